@@ -1,0 +1,6 @@
+// kelvin: softmax with temperature. Umbrella header for the C++ API.
+#pragma once
+
+#include "kelvin/runtime.hpp"
+#include "kelvin/softmax.hpp"
+#include "kelvin/types.hpp"

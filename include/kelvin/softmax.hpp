@@ -1,0 +1,60 @@
+// kelvin: softmax, log-softmax, log-partition and smooth-max with a temperature.
+//
+//   softmax(x, T)_i     = exp(x_i / T) / sum_j exp(x_j / T)
+//   log_softmax(x, T)_i = x_i / T - log_partition(x, T)
+//   log_partition(x, T) = log sum_j exp(x_j / T)
+//   smooth_max(x, T)    = T * log_partition(x, T)
+//
+// Every call follows the numeric contract of DESIGN.md section 2 (T == 0 is
+// the exact hardmax with ties split, T == +inf the uniform limit, -inf entries
+// are masked, a NaN makes the whole row NaN, huge values never overflow) and
+// is accurate to 2 ulp end to end, for float and double, in place (x == y) or
+// not. Bad arguments throw kelvin::error.
+//
+//   std::vector<float> x{1, 5, 7, 10}, p(4);
+//   kelvin::softmax(x, p, {.temperature = 0.1});
+//   float lz = kelvin::log_partition(x, {.temperature = 10});
+#pragma once
+
+#include <span>
+
+#include "kelvin/types.hpp"
+
+namespace kelvin {
+
+// --- one row -----------------------------------------------------------------
+void softmax(std::span<const float> x, std::span<float> y, const options& opt = {});
+void softmax(std::span<const double> x, std::span<double> y, const options& opt = {});
+void log_softmax(std::span<const float> x, std::span<float> y, const options& opt = {});
+void log_softmax(std::span<const double> x, std::span<double> y, const options& opt = {});
+float log_partition(std::span<const float> x, const options& opt = {});
+double log_partition(std::span<const double> x, const options& opt = {});
+float smooth_max(std::span<const float> x, const options& opt = {});
+double smooth_max(std::span<const double> x, const options& opt = {});
+
+// --- a batch of rows (opt.temperatures: one temperature per row) -------------
+void softmax(matrix_view<const float> x, matrix_view<float> y, const options& opt = {});
+void softmax(matrix_view<const double> x, matrix_view<double> y, const options& opt = {});
+void log_softmax(matrix_view<const float> x, matrix_view<float> y, const options& opt = {});
+void log_softmax(matrix_view<const double> x, matrix_view<double> y, const options& opt = {});
+// out.size() == x.rows.
+void log_partition(matrix_view<const float> x, std::span<float> out, const options& opt = {});
+void log_partition(matrix_view<const double> x, std::span<double> out, const options& opt = {});
+void smooth_max(matrix_view<const float> x, std::span<float> out, const options& opt = {});
+void smooth_max(matrix_view<const double> x, std::span<double> out, const options& opt = {});
+
+// --- over one axis of an N-d array (opt.temperatures: one per outer*inner
+// slice, in (outer, inner) row-major order) ----------------------------------
+// y has the same outer/axis/inner extents as x (strides may differ).
+void softmax(axis_view<const float> x, axis_view<float> y, const options& opt = {});
+void softmax(axis_view<const double> x, axis_view<double> y, const options& opt = {});
+void log_softmax(axis_view<const float> x, axis_view<float> y, const options& opt = {});
+void log_softmax(axis_view<const double> x, axis_view<double> y, const options& opt = {});
+// The reduced output: out.outer == x.outer, out.inner == x.inner, out.axis == 1
+// (its axis_stride is ignored).
+void log_partition(axis_view<const float> x, axis_view<float> out, const options& opt = {});
+void log_partition(axis_view<const double> x, axis_view<double> out, const options& opt = {});
+void smooth_max(axis_view<const float> x, axis_view<float> out, const options& opt = {});
+void smooth_max(axis_view<const double> x, axis_view<double> out, const options& opt = {});
+
+}  // namespace kelvin

@@ -1,0 +1,121 @@
+// The C ABI (include/kelvin/kelvin.h) over the C++ API: exceptions become a
+// status plus a thread-local message.
+#include "kelvin/kelvin.h"
+
+#include <new>
+#include <string>
+
+#include "kelvin/runtime.hpp"
+#include "kelvin/softmax.hpp"
+
+namespace {
+
+thread_local std::string t_last_error;
+
+template <class F>
+kelvin_status guarded(F&& f) noexcept {
+  try {
+    f();
+    t_last_error.clear();
+    return KELVIN_OK;
+  } catch (const kelvin::error& e) {
+    t_last_error = e.what();
+    return static_cast<kelvin_status>(e.code());
+  } catch (const std::bad_alloc&) {
+    t_last_error = "out of memory";
+    return KELVIN_OUT_OF_MEMORY;
+  } catch (const std::exception& e) {
+    t_last_error = std::string("internal error: ") + e.what();
+    return KELVIN_INTERNAL_ERROR;
+  } catch (...) {
+    t_last_error = "internal error";
+    return KELVIN_INTERNAL_ERROR;
+  }
+}
+
+kelvin::options make_options(size_t rows, double temperature, const double* temperatures,
+                             int empty_row) {
+  kelvin::options o;
+  o.temperature = temperature;
+  if (temperatures != nullptr) o.temperatures = {temperatures, rows};
+  if (empty_row != KELVIN_EMPTY_ROW_NAN && empty_row != KELVIN_EMPTY_ROW_ZERO) {
+    throw kelvin::error("empty_row must be KELVIN_EMPTY_ROW_NAN (0) or KELVIN_EMPTY_ROW_ZERO (1), got " +
+                        std::to_string(empty_row));
+  }
+  o.empty_row = empty_row == KELVIN_EMPTY_ROW_ZERO ? kelvin::empty_row_policy::zero
+                                                   : kelvin::empty_row_policy::nan;
+  return o;
+}
+
+template <class T, class Fn>
+kelvin_status elementwise(Fn fn, const T* x, T* y, size_t rows, size_t cols, size_t xs, size_t ys,
+                          double temperature, const double* temperatures, int empty_row) {
+  return guarded([&] {
+    fn(kelvin::matrix_view<const T>(x, rows, cols, xs), kelvin::matrix_view<T>(y, rows, cols, ys),
+       make_options(rows, temperature, temperatures, empty_row));
+  });
+}
+
+template <class T, class Fn>
+kelvin_status reduce(Fn fn, const T* x, T* out, size_t rows, size_t cols, size_t xs,
+                     double temperature) {
+  return guarded([&] {
+    if (out == nullptr && rows > 0) throw kelvin::error("out is null but rows is " + std::to_string(rows));
+    fn(kelvin::matrix_view<const T>(x, rows, cols, xs), std::span<T>(out, rows),
+       make_options(rows, temperature, nullptr, KELVIN_EMPTY_ROW_NAN));
+  });
+}
+
+// Overload sets as callables.
+constexpr auto kSoftmax = [](auto x, auto y, const kelvin::options& o) { kelvin::softmax(x, y, o); };
+constexpr auto kLogSoftmax = [](auto x, auto y, const kelvin::options& o) {
+  kelvin::log_softmax(x, y, o);
+};
+constexpr auto kLogPartition = [](auto x, auto y, const kelvin::options& o) {
+  kelvin::log_partition(x, y, o);
+};
+constexpr auto kSmoothMax = [](auto x, auto y, const kelvin::options& o) {
+  kelvin::smooth_max(x, y, o);
+};
+
+}  // namespace
+
+extern "C" {
+
+#define KELVIN_C_ELEMENTWISE(NAME, FN, T)                                                      \
+  kelvin_status NAME(const T* x, T* y, size_t rows, size_t cols, size_t xs, size_t ys,         \
+                     double temperature) {                                                     \
+    return elementwise<T>(FN, x, y, rows, cols, xs, ys, temperature, nullptr,                  \
+                          KELVIN_EMPTY_ROW_NAN);                                               \
+  }
+#define KELVIN_C_ELEMENTWISE_EX(NAME, FN, T)                                                   \
+  kelvin_status NAME(const T* x, T* y, size_t rows, size_t cols, size_t xs, size_t ys,         \
+                     double temperature, const double* temperatures, int empty_row) {          \
+    return elementwise<T>(FN, x, y, rows, cols, xs, ys, temperature, temperatures, empty_row); \
+  }
+#define KELVIN_C_REDUCE(NAME, FN, T)                                                           \
+  kelvin_status NAME(const T* x, T* out, size_t rows, size_t cols, size_t xs,                  \
+                     double temperature) {                                                     \
+    return reduce<T>(FN, x, out, rows, cols, xs, temperature);                                 \
+  }
+
+KELVIN_C_ELEMENTWISE(kelvin_softmax_f32, kSoftmax, float)
+KELVIN_C_ELEMENTWISE(kelvin_softmax_f64, kSoftmax, double)
+KELVIN_C_ELEMENTWISE(kelvin_log_softmax_f32, kLogSoftmax, float)
+KELVIN_C_ELEMENTWISE(kelvin_log_softmax_f64, kLogSoftmax, double)
+KELVIN_C_ELEMENTWISE_EX(kelvin_softmax_ex_f32, kSoftmax, float)
+KELVIN_C_ELEMENTWISE_EX(kelvin_softmax_ex_f64, kSoftmax, double)
+KELVIN_C_ELEMENTWISE_EX(kelvin_log_softmax_ex_f32, kLogSoftmax, float)
+KELVIN_C_ELEMENTWISE_EX(kelvin_log_softmax_ex_f64, kLogSoftmax, double)
+KELVIN_C_REDUCE(kelvin_log_partition_f32, kLogPartition, float)
+KELVIN_C_REDUCE(kelvin_log_partition_f64, kLogPartition, double)
+KELVIN_C_REDUCE(kelvin_smooth_max_f32, kSmoothMax, float)
+KELVIN_C_REDUCE(kelvin_smooth_max_f64, kSmoothMax, double)
+
+const char* kelvin_last_error(void) { return t_last_error.c_str(); }
+void kelvin_set_num_threads(int n) { kelvin::set_num_threads(n); }
+int kelvin_get_num_threads(void) { return kelvin::get_num_threads(); }
+const char* kelvin_version(void) { return kelvin::version(); }
+const char* kelvin_active_target(void) { return kelvin::active_target(); }
+
+}  // extern "C"

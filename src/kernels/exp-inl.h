@@ -1,0 +1,133 @@
+// exp for arguments <= 0, per Highway target (included from kernel files).
+//
+//   n := round(a / ln2)                       (magic-number rounding)
+//   r := a - n*ln2_hi - n*ln2_lo (+ a_lo)    (first step exact)
+//   exp(r) := 1 + (r + r^2 * P(r))           (Taylor, |r| <= ln2/2)
+//   exp(a) := exp(r) * 2^n                    (2^n built in the exponent bits)
+//
+// ExpNegF32 serves float data computed in double: degree 8 keeps the relative
+// error below 2e-10 (0.003 float ulp); arguments below -120 give 0, since such
+// a term is < 2^-173 and every output derived from it rounds as if it were 0.
+// ExpNegF64 serves double data: a double-double argument, degree 13 (remainder
+// below 0.04 ulp), and subnormal results scaled in two steps so that they are
+// rounded once; arguments below -746 give 0.
+
+#if defined(KELVIN_KERNELS_EXP_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef KELVIN_KERNELS_EXP_INL_H_
+#undef KELVIN_KERNELS_EXP_INL_H_
+#else
+#define KELVIN_KERNELS_EXP_INL_H_
+#endif
+
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace kelvin {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+namespace exp_detail {
+constexpr double kLog2e = 0x1.71547652b82fep0;
+// ln2 = kLn2Hi + kLn2Lo with 32 trailing zero bits in kLn2Hi, so that n * kLn2Hi
+// is exact for |n| < 2^20 even without FMA (targets below AVX2 have none).
+constexpr double kLn2Hi = 0x1.62e42feep-1;
+constexpr double kLn2Lo = 0x1.a39ef35793c76p-33;
+// Adding 1.5 * 2^52 rounds a double of magnitude < 2^51 to an integer, which
+// then sits in the low mantissa bits.
+constexpr double kMagic = 0x1.8p52;
+}  // namespace exp_detail
+
+// a * b - p exactly, where p = a * b rounded: one FMA where the target has
+// it, else Dekker's product of Veltkamp halves.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V ProductError(D d, V a, V b, V p) {
+#if HWY_NATIVE_FMA
+  (void)d;
+  return hn::MulSub(a, b, p);
+#else
+  const V split = hn::Set(d, 0x1p27 + 1.0);
+  const V ca = hn::Mul(a, split), cb = hn::Mul(b, split);
+  const V a_hi = hn::Sub(ca, hn::Sub(ca, a)), b_hi = hn::Sub(cb, hn::Sub(cb, b));
+  const V a_lo = hn::Sub(a, a_hi), b_lo = hn::Sub(b, b_hi);
+  V e = hn::Sub(hn::Mul(a_hi, b_hi), p);
+  e = hn::Add(e, hn::Mul(a_hi, b_lo));
+  e = hn::Add(e, hn::Mul(a_lo, b_hi));
+  return hn::Add(e, hn::Mul(a_lo, b_lo));
+#endif
+}
+
+// a * (b_hi + b_lo) rounded once (to within 2^-100 relative).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V MulDD(D d, V a, V b_hi, V b_lo) {
+  const V p = hn::Mul(a, b_hi);
+  return hn::Add(p, hn::MulAdd(a, b_lo, ProductError(d, a, b_hi, p)));
+}
+
+// 2^n for integer-valued n in [-1022, 1023].
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V Pow2I(D d, V n) {
+  const hn::RebindToSigned<D> di;
+  const auto bits = hn::BitCast(di, hn::Add(n, hn::Set(d, exp_detail::kMagic)));
+  return hn::BitCast(d, hn::ShiftLeft<52>(hn::Add(bits, hn::Set(di, 1023))));
+}
+
+// exp(r) - 1 - r = r^2 * P(r), Taylor coefficients 1/k!, k = 2..Degree.
+template <int Degree>
+struct ExpCoeffs {
+  double c[Degree + 1];
+  constexpr ExpCoeffs() : c() {
+    double f = 1;
+    for (int k = 0; k <= Degree; ++k) {
+      if (k > 0) f *= k;
+      c[k] = 1.0 / f;
+    }
+  }
+};
+
+template <int Degree, class D, class V = hn::Vec<D>>
+HWY_INLINE V ExpPoly(D d, V r) {
+  static constexpr ExpCoeffs<Degree> kC;
+  const double* c = kC.c;
+  V p = hn::Set(d, c[Degree]);
+  for (int k = Degree - 1; k >= 2; --k) p = hn::MulAdd(p, r, hn::Set(d, c[k]));
+  const V r2 = hn::Mul(r, r);
+  return hn::Add(hn::Set(d, 1.0), hn::MulAdd(r2, p, r));
+}
+
+// exp(a) for a <= 0 (a may be -inf), accurate to 1e-10 relative.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V ExpNegF32(D d, V a) {
+  using namespace exp_detail;
+  const auto live = a >= hn::Set(d, -120.0);
+  a = hn::Max(a, hn::Set(d, -120.0));
+  const V kf = hn::MulAdd(a, hn::Set(d, kLog2e), hn::Set(d, kMagic));
+  const V n = hn::Sub(kf, hn::Set(d, kMagic));
+  V r = hn::Sub(a, hn::Mul(n, hn::Set(d, kLn2Hi)));  // exact
+  r = hn::NegMulAdd(n, hn::Set(d, kLn2Lo), r);
+  return hn::IfThenElseZero(live, hn::Mul(ExpPoly<8>(d, r), Pow2I(d, n)));
+}
+
+// exp(a + a_lo) for a <= 0 (a may be -inf; a_lo is then ignored), about
+// 0.52 ulp before the final scaling, subnormal results included.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V ExpNegF64(D d, V a, V a_lo) {
+  using namespace exp_detail;
+  const auto live = a >= hn::Set(d, -746.0);
+  a = hn::Max(a, hn::Set(d, -746.0));
+  const V kf = hn::MulAdd(a, hn::Set(d, kLog2e), hn::Set(d, kMagic));
+  const V n = hn::Sub(kf, hn::Set(d, kMagic));
+  const V r_hi = hn::Sub(a, hn::Mul(n, hn::Set(d, kLn2Hi)));  // exact
+  const V r = hn::Add(r_hi, hn::NegMulAdd(n, hn::Set(d, kLn2Lo), a_lo));
+  // n may reach -1077: 2^n = 2^n1 * 2^n2 with n1 >= -1000, n2 in [-77, 0]; the
+  // first product is exact, the second rounds once (into the subnormals).
+  const V n1 = hn::Max(n, hn::Set(d, -1000.0));
+  const V n2 = hn::Sub(n, n1);
+  const V e = hn::Mul(hn::Mul(ExpPoly<13>(d, r), Pow2I(d, n1)), Pow2I(d, n2));
+  return hn::IfThenElseZero(live, e);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace kelvin
+HWY_AFTER_NAMESPACE();
+
+#endif  // KELVIN_KERNELS_EXP_INL_H_

@@ -1,0 +1,128 @@
+// The scalar reference kernels: plain loops over std::exp and std::log that
+// define what every SIMD kernel computes. They use the same arithmetic plan
+// (double for float rows, double-double arguments and compensated sums for
+// double rows) with the C library's exp in place of the polynomial; the tests
+// hold every SIMD target to these within an ulp, and these to MPFR.
+#include <cmath>
+#include <limits>
+
+#include "src/kernels/kernels.hpp"
+
+namespace kelvin::detail {
+namespace {
+
+// s + e as an exact double-double update of (s, c).
+inline void two_sum_acc(double& s, double& c, double e) {
+  const double t = s + e;
+  const double bp = t - s;
+  c += (s - (t - bp)) + (e - bp);
+  s = t;
+}
+
+template <class T>
+row_scan scan(const T* x, std::size_t n) {
+  row_scan r{-std::numeric_limits<double>::infinity(), false};
+  for (std::size_t i = 0; i < n; ++i) {
+    if (std::isnan(x[i])) r.has_nan = true;
+    if (x[i] > r.max) r.max = x[i];
+  }
+  return r;
+}
+
+// float rows: the argument in double.
+inline double arg_f(float x, const row_args& a) { return (double(x) - a.m) * a.inv_u; }
+
+// double rows: the argument as hi + lo (see kernels.hpp).
+inline dd arg_d(double x, const row_args& a) {
+  const double d_hi = x - a.m;
+  const double bp = d_hi - x;
+  const double d_lo = (x - (d_hi - bp)) + (-a.m - bp);
+  const double big_d = d_hi * a.s1;
+  const double q = big_d * a.inv_u;
+  if (!std::isfinite(q)) return {q, 0.0};
+  return {q, (std::fma(-q, a.u, big_d) + d_lo * a.s1) * a.inv_u};
+}
+
+inline double exp_f(float x, const row_args& a) { return std::exp(arg_f(x, a)); }
+inline double exp_d(double x, const row_args& a) {
+  const dd arg = arg_d(x, a);
+  const double e = std::exp(arg.hi);
+  return std::fma(e, arg.lo, e);  // exp(hi) * (1 + lo)
+}
+
+dd exp_sum_f32(const float* x, std::size_t n, const row_args& a, float* store) {
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double e = exp_f(x[i], a);
+    s += e;
+    if (store != nullptr) store[i] = static_cast<float>(e);
+  }
+  return {s, 0.0};
+}
+
+dd exp_sum_f64(const double* x, std::size_t n, const row_args& a, double* store) {
+  double s = 0, c = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double e = exp_d(x[i], a);
+    two_sum_acc(s, c, e);
+    if (store != nullptr) store[i] = e;
+  }
+  const double t = s + c;
+  return {t, c - (t - s)};
+}
+
+void softmax_out_f32(const float* x, float* y, std::size_t n, const row_args& a, dd inv) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>(exp_f(x[i], a) * inv.hi);
+}
+
+void softmax_out_f64(const double* x, double* y, std::size_t n, const row_args& a, dd inv) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const double e = exp_d(x[i], a);
+    y[i] = std::fma(e, inv.hi, e * inv.lo);
+  }
+}
+
+void scale_f32(float* y, std::size_t n, dd inv) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>(y[i] * inv.hi);
+}
+
+void scale_f64(double* y, std::size_t n, dd inv) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = std::fma(y[i], inv.hi, y[i] * inv.lo);
+}
+
+void log_softmax_out_f32(const float* x, float* y, std::size_t n, const row_args& a,
+                         dd log_sum) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>(arg_f(x[i], a) - log_sum.hi);
+}
+
+void log_softmax_out_f64(const double* x, double* y, std::size_t n, const row_args& a,
+                         dd log_sum) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const dd arg = arg_d(x[i], a);
+    if (!std::isfinite(arg.hi)) {
+      y[i] = arg.hi;
+      continue;
+    }
+    const double t = arg.hi - log_sum.hi;
+    const double bp = t - arg.hi;
+    const double err = (arg.hi - (t - bp)) + (-log_sum.hi - bp);
+    y[i] = t + (err + (arg.lo - log_sum.lo));
+  }
+}
+
+row_scan scan_f32(const float* x, std::size_t n) { return scan(x, n); }
+row_scan scan_f64(const double* x, std::size_t n) { return scan(x, n); }
+
+const kernel_table<float> kRefF32{&scan_f32, &exp_sum_f32, &softmax_out_f32, &scale_f32,
+                                  &log_softmax_out_f32};
+const kernel_table<double> kRefF64{&scan_f64, &exp_sum_f64, &softmax_out_f64, &scale_f64,
+                                   &log_softmax_out_f64};
+
+}  // namespace
+
+const target& scalar_reference_target() {
+  static const target t{0, "SCALAR", &kRefF32, &kRefF64};
+  return t;
+}
+
+}  // namespace kelvin::detail

@@ -1,0 +1,173 @@
+// One row of the softmax family: the contract's special cases and the general
+// path over a kernel table. Shared by every driver (rows, axes, C ABI).
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+#include "kelvin/types.hpp"
+#include "src/kernels/kernels.hpp"
+
+namespace kelvin::detail {
+
+enum class family { softmax, log_softmax, log_partition, smooth_max };
+
+inline bool is_reduction(family f) {
+  return f == family::log_partition || f == family::smooth_max;
+}
+
+// 1 / (s.hi + s.lo) as a double-double.
+inline dd reciprocal(dd s) {
+  const double ih = 1.0 / s.hi;
+  const double e = std::fma(-s.hi, ih, 1.0);  // exact: 1 - s.hi * ih
+  return {ih, ih * (e - s.lo * ih)};
+}
+
+// log(s.hi + s.lo) as a double-double, through long double so that the sum of
+// a tiny m / T and log S in log_partition is still right to 2^-60 or so.
+inline dd log_dd(dd s) {
+  const long double l = std::log(static_cast<long double>(s.hi) + static_cast<long double>(s.lo));
+  const double hi = static_cast<double>(l);
+  return {hi, static_cast<double>(l - static_cast<long double>(hi))};
+}
+
+// hi + lo rounded once (two-sum of a + b, plus the tails).
+inline double add_dd(double a, double a_lo, double b, double b_lo) {
+  const double t = a + b;
+  if (!std::isfinite(t)) return t;
+  const double bp = t - a;
+  const double err = (a - (t - bp)) + (b - bp);
+  return t + (err + (a_lo + b_lo));
+}
+
+// Writes the limit distribution that puts equal mass on the k entries where
+// `hit(x_i)` holds and none elsewhere (hardmax, uniform, +inf entries).
+template <class T, class Hit>
+void fill_limit(family f, const T* x, T* y, std::size_t n, Hit hit) {
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < n; ++i) k += hit(x[i]) ? 1 : 0;
+  const double kd = static_cast<double>(k);
+  const T on = f == family::softmax ? static_cast<T>(1.0 / kd) : static_cast<T>(0.0 - std::log(kd));
+  const T off = f == family::softmax ? T(0) : -std::numeric_limits<T>::infinity();
+  // k is known before any write; y may alias x entry by entry.
+  for (std::size_t i = 0; i < n; ++i) y[i] = hit(x[i]) ? on : off;
+}
+
+template <class T>
+std::size_t count_if_row(const T* x, std::size_t n, auto pred) {
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < n; ++i) k += pred(x[i]) ? 1 : 0;
+  return k;
+}
+
+// Computes one row. softmax / log_softmax write y[0, n); log_partition and
+// smooth_max write *y. t is a validated temperature (>= 0, not NaN).
+template <class T>
+void compute_row(family f, const kernel_table<T>& k, const T* x, T* y, std::size_t n, double t,
+                 empty_row_policy policy) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  constexpr T kNaN = std::numeric_limits<T>::quiet_NaN();
+  const bool reduce = is_reduction(f);
+
+  const row_scan s = n == 0 ? row_scan{-kInf, false} : k.scan(x, n);
+  if (s.has_nan) {  // any NaN: the whole row is NaN
+    if (reduce) {
+      *y = kNaN;
+    } else {
+      for (std::size_t i = 0; i < n; ++i) y[i] = kNaN;
+    }
+    return;
+  }
+  const double m = s.max;
+  if (m == -kInf) {  // empty or all -inf: by policy; reductions give -inf
+    if (reduce) {
+      *y = static_cast<T>(-kInf);
+      return;
+    }
+    const T v = policy == empty_row_policy::nan
+                    ? kNaN
+                    : (f == family::softmax ? T(0) : static_cast<T>(-kInf));
+    for (std::size_t i = 0; i < n; ++i) y[i] = v;
+    return;
+  }
+  if (m == kInf) {  // +inf entries share the mass (any T)
+    if (reduce) {
+      *y = static_cast<T>(kInf);
+    } else {
+      fill_limit(f, x, y, n, [](T v) { return v == static_cast<T>(kInf); });
+    }
+    return;
+  }
+  // float rows: for 0 < T < 2^-960 every x_i != m has |x_i - m| / T > 2^811,
+  // so every output equals its T == 0 limit (in float).
+  const bool hard = t == 0 || (sizeof(T) == 4 && t < 0x1p-960);
+  if (hard) {  // exact hardmax, ties split
+    const auto at_max = [m](T v) { return static_cast<double>(v) == m; };
+    if (f == family::log_partition) {
+      const double kd = static_cast<double>(count_if_row(x, n, at_max));
+      *y = static_cast<T>(m > 0 ? kInf : (m < 0 ? -kInf : std::log(kd)));
+    } else if (f == family::smooth_max) {
+      *y = static_cast<T>(m);
+    } else {
+      fill_limit(f, x, y, n, at_max);
+    }
+    return;
+  }
+  if (t == kInf) {  // uniform over the entries > -inf
+    const auto live = [](T v) { return v > -std::numeric_limits<T>::infinity(); };
+    if (f == family::log_partition) {
+      *y = static_cast<T>(std::log(static_cast<double>(count_if_row(x, n, live))));
+    } else if (f == family::smooth_max) {
+      *y = count_if_row(x, n, live) >= 2 ? static_cast<T>(kInf) : static_cast<T>(m);
+    } else {
+      fill_limit(f, x, y, n, live);
+    }
+    return;
+  }
+
+  // General path: 0 < t < inf, m finite.
+  row_args a;
+  a.m = m;
+  a.s1 = sizeof(T) == 8 && t < 0x1p-960 ? 0x1p100 : 1.0;
+  a.u = t * a.s1;
+  a.inv_u = 1.0 / a.u;
+  if (f == family::softmax) {
+    if constexpr (sizeof(T) == 8) {
+      // double: store the exponentials while summing, then scale (3 passes).
+      const dd sum = k.exp_sum(x, n, a, y);
+      k.scale(y, n, reciprocal(sum));
+    } else {
+      // float: recompute the exponential in the last pass so that the only
+      // rounding to float is the final one.
+      const dd sum = k.exp_sum(x, n, a, nullptr);
+      k.softmax_out(x, y, n, a, reciprocal(sum));
+    }
+    return;
+  }
+  const dd sum = k.exp_sum(x, n, a, nullptr);
+  const dd log_sum = sizeof(T) == 8 ? log_dd(sum) : dd{std::log(sum.hi), 0.0};
+  switch (f) {
+    case family::log_softmax:
+      k.log_softmax_out(x, y, n, a, log_sum);
+      return;
+    case family::log_partition: {
+      // m / t + log S, with m / t as a double-double.
+      const double q = m / t;
+      const double q_lo = std::isfinite(q) ? std::fma(-q, t, m) / t : 0.0;
+      *y = static_cast<T>(add_dd(q, q_lo, log_sum.hi, log_sum.lo));
+      return;
+    }
+    case family::smooth_max: {
+      // m + t * log S, the product split exactly with an FMA.
+      const double p = t * log_sum.hi;
+      const double p_lo = std::isfinite(p) ? std::fma(t, log_sum.hi, -p) + t * log_sum.lo : 0.0;
+      *y = static_cast<T>(add_dd(m, 0.0, p, p_lo));
+      return;
+    }
+    case family::softmax:
+      return;
+  }
+}
+
+}  // namespace kelvin::detail

@@ -1,0 +1,287 @@
+// Drivers of the softmax family: argument checks, the contract's special
+// cases (DESIGN.md section 2), the per-row constants of the general path, and
+// the split of rows over threads. Kernels live in src/kernels/.
+#include "kelvin/softmax.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "src/kernels/kernels.hpp"
+#include "src/row.hpp"
+#include "src/threads.hpp"
+
+namespace kelvin {
+namespace detail {
+
+std::string format_double(double v) {
+  std::ostringstream s;
+  s.precision(17);
+  s << v;
+  return s.str();
+}
+
+void check_temperature(double t, const char* what) {
+  if (std::isnan(t) || t < 0) {
+    throw error(std::string(what) + " must be >= 0 and not NaN (got " + format_double(t) + ")");
+  }
+}
+
+void check_options(const options& opt, std::size_t rows) {
+  if (opt.empty_row != empty_row_policy::nan && opt.empty_row != empty_row_policy::zero) {
+    throw error("options.empty_row must be empty_row_policy::nan or ::zero (got " +
+                std::to_string(static_cast<int>(opt.empty_row)) + ")");
+  }
+  if (opt.threads < 0) {
+    throw error("options.threads must be >= 0 (got " + std::to_string(opt.threads) + ")");
+  }
+  if (opt.temperatures.empty()) {
+    check_temperature(opt.temperature, "temperature");
+    return;
+  }
+  if (opt.temperatures.size() != rows) {
+    throw error("options.temperatures has " + std::to_string(opt.temperatures.size()) +
+                " entries; one per row is required (" + std::to_string(rows) + ")");
+  }
+  if (opt.temperatures.data() == nullptr) throw error("options.temperatures is null");
+  for (std::size_t r = 0; r < rows; ++r) {
+    const double t = opt.temperatures[r];
+    if (std::isnan(t) || t < 0) {
+      throw error("options.temperatures[" + std::to_string(r) + "] must be >= 0 and not NaN (got " +
+                  format_double(t) + ")");
+    }
+  }
+}
+
+double temperature_of_row(const options& opt, std::size_t r) {
+  return opt.temperatures.empty() ? opt.temperature : opt.temperatures[r];
+}
+
+namespace {
+
+template <class T>
+void check_matrix(const matrix_view<T>& m, const char* name) {
+  if (m.rows == 0 || m.cols == 0) return;
+  if (m.data == nullptr) {
+    throw error(std::string(name) + " is null but has " + std::to_string(m.rows) + " x " +
+                std::to_string(m.cols) + " elements");
+  }
+  if (m.row_stride < m.cols) {
+    throw error(std::string(name) + " row stride " + std::to_string(m.row_stride) +
+                " is less than its number of columns " + std::to_string(m.cols));
+  }
+}
+
+// Extent in bytes [begin, end) of a matrix view.
+template <class T>
+std::pair<std::uintptr_t, std::uintptr_t> extent(const matrix_view<T>& m) {
+  const auto b = reinterpret_cast<std::uintptr_t>(m.data);
+  return {b, b + ((m.rows - 1) * m.row_stride + m.cols) * sizeof(T)};
+}
+
+template <class T>
+void check_pair(const matrix_view<const T>& x, const matrix_view<T>& y) {
+  check_matrix(x, "x");
+  check_matrix(y, "y");
+  if (x.rows != y.rows || x.cols != y.cols) {
+    throw error("x is " + std::to_string(x.rows) + " x " + std::to_string(x.cols) + " but y is " +
+                std::to_string(y.rows) + " x " + std::to_string(y.cols));
+  }
+  if (x.rows == 0 || x.cols == 0) return;
+  if (x.data == y.data && (x.rows == 1 || x.row_stride == y.row_stride)) return;  // in place
+  const auto [xb, xe] = extent(x);
+  const auto [yb, ye] = extent(y);
+  if (xb < ye && yb < xe) {
+    throw error("x and y overlap; only x == y with equal strides (in place) is supported");
+  }
+}
+
+template <class T>
+void run_rows(family f, matrix_view<const T> x, T* y, std::size_t y_stride, const options& opt) {
+  const kernel_table<T>& k = table<T>(active_target());
+  const int threads = plan_threads(opt.threads, x.rows, x.cols);
+  parallel_for(x.rows, threads, [&](std::size_t r) {
+    T* yr = f == family::softmax || f == family::log_softmax ? y + r * y_stride : y + r;
+    compute_row(f, k, x.row(r), yr, x.cols, temperature_of_row(opt, r), opt.empty_row);
+  });
+}
+
+template <class T>
+void rows_elementwise(family f, matrix_view<const T> x, matrix_view<T> y, const options& opt) {
+  check_pair(x, y);
+  check_options(opt, x.rows);
+  if (x.rows == 0 || x.cols == 0) return;
+  run_rows(f, x, y.data, y.row_stride, opt);
+}
+
+template <class T>
+void rows_reduce(family f, matrix_view<const T> x, std::span<T> out, const options& opt) {
+  check_matrix(x, "x");
+  if (out.size() != x.rows) {
+    throw error("out has " + std::to_string(out.size()) + " entries but x has " +
+                std::to_string(x.rows) + " rows");
+  }
+  if (x.rows > 0 && out.data() == nullptr) throw error("out is null");
+  check_options(opt, x.rows);
+  if (x.rows == 0) return;
+  run_rows(f, x, out.data(), 1, opt);
+}
+
+template <class T>
+void one_row(family f, std::span<const T> x, std::span<T> y, const options& opt) {
+  if (x.size() != y.size()) {
+    throw error("x has " + std::to_string(x.size()) + " entries but y has " +
+                std::to_string(y.size()));
+  }
+  if (!opt.temperatures.empty() && opt.temperatures.size() != 1) {
+    throw error("options.temperatures must be empty or hold one temperature for one row");
+  }
+  rows_elementwise(f, matrix_view<const T>(x.data(), 1, x.size()),
+                   matrix_view<T>(y.data(), 1, y.size()), opt);
+}
+
+template <class T>
+T one_row_reduce(family f, std::span<const T> x, const options& opt) {
+  T out{};
+  if (!opt.temperatures.empty() && opt.temperatures.size() != 1) {
+    throw error("options.temperatures must be empty or hold one temperature for one row");
+  }
+  rows_reduce(f, matrix_view<const T>(x.data(), 1, x.size()), std::span<T>(&out, 1), opt);
+  return out;
+}
+
+// ---- over one axis of an N-d array ------------------------------------------
+
+template <class T>
+void check_axis_view(const axis_view<T>& v, const char* name) {
+  if (v.outer * v.axis * v.inner != 0 && v.data == nullptr) {
+    throw error(std::string(name) + " is null but has " + std::to_string(v.outer) + " x " +
+                std::to_string(v.axis) + " x " + std::to_string(v.inner) + " elements");
+  }
+}
+
+template <class T>
+T* at(const axis_view<T>& v, std::size_t o, std::size_t a, std::size_t i) {
+  return v.data + static_cast<std::ptrdiff_t>(o) * v.outer_stride +
+         static_cast<std::ptrdiff_t>(a) * v.axis_stride +
+         static_cast<std::ptrdiff_t>(i) * v.inner_stride;
+}
+
+// Runs one slice (o, i) of length x.axis: directly when both x and y are
+// contiguous along the axis, else through a per-thread buffer (gather,
+// compute in place, scatter), which also makes x == y safe.
+template <class T>
+void axis_slices(family f, axis_view<const T> x, axis_view<T> y, const options& opt) {
+  const kernel_table<T>& k = table<T>(active_target());
+  const std::size_t n = x.axis;
+  const bool reduce = f == family::log_partition || f == family::smooth_max;
+  const std::size_t slices = x.outer * x.inner;
+  const int threads = plan_threads(opt.threads, slices, n);
+  parallel_for(slices, threads, [&](std::size_t s) {
+    const std::size_t o = s / x.inner, i = s % x.inner;
+    const double t = temperature_of_row(opt, s);
+    const T* xs = at(x, o, 0, i);
+    T* ys = at(y, o, 0, i);
+    if (reduce) {
+      if (x.axis_stride == 1 || n <= 1) {
+        compute_row(f, k, xs, ys, n, t, opt.empty_row);
+        return;
+      }
+    } else if ((x.axis_stride == 1 && y.axis_stride == 1) || n <= 1) {
+      compute_row(f, k, xs, ys, n, t, opt.empty_row);
+      return;
+    }
+    thread_local std::vector<T> buf;
+    buf.resize(n);
+    for (std::size_t a = 0; a < n; ++a) buf[a] = xs[static_cast<std::ptrdiff_t>(a) * x.axis_stride];
+    if (reduce) {
+      compute_row(f, k, buf.data(), ys, n, t, opt.empty_row);
+      return;
+    }
+    compute_row(f, k, buf.data(), buf.data(), n, t, opt.empty_row);
+    for (std::size_t a = 0; a < n; ++a) ys[static_cast<std::ptrdiff_t>(a) * y.axis_stride] = buf[a];
+  });
+}
+
+template <class T>
+void axis_elementwise(family f, axis_view<const T> x, axis_view<T> y, const options& opt) {
+  check_axis_view(x, "x");
+  check_axis_view(y, "y");
+  if (x.outer != y.outer || x.axis != y.axis || x.inner != y.inner) {
+    throw error("x and y extents differ (outer x axis x inner " + std::to_string(x.outer) + "x" +
+                std::to_string(x.axis) + "x" + std::to_string(x.inner) + " vs " +
+                std::to_string(y.outer) + "x" + std::to_string(y.axis) + "x" +
+                std::to_string(y.inner) + ")");
+  }
+  check_options(opt, x.outer * x.inner);
+  if (x.outer * x.axis * x.inner == 0) return;
+  axis_slices(f, x, y, opt);
+}
+
+template <class T>
+void axis_reduce(family f, axis_view<const T> x, axis_view<T> out, const options& opt) {
+  check_axis_view(x, "x");
+  check_axis_view(out, "out");
+  if (out.outer != x.outer || out.inner != x.inner || out.axis != 1) {
+    throw error("out must be outer x 1 x inner = " + std::to_string(x.outer) + " x 1 x " +
+                std::to_string(x.inner) + " (got " + std::to_string(out.outer) + " x " +
+                std::to_string(out.axis) + " x " + std::to_string(out.inner) + ")");
+  }
+  if (x.outer * x.inner != 0 && out.data == nullptr) throw error("out is null");
+  check_options(opt, x.outer * x.inner);
+  if (x.outer * x.inner == 0) return;
+  axis_slices(f, x, out, opt);
+}
+
+}  // namespace
+}  // namespace detail
+
+using detail::family;
+
+#define KELVIN_DEFINE_FAMILY(T)                                                                  \
+  void softmax(std::span<const T> x, std::span<T> y, const options& opt) {                      \
+    detail::one_row(family::softmax, x, y, opt);                                                \
+  }                                                                                              \
+  void log_softmax(std::span<const T> x, std::span<T> y, const options& opt) {                  \
+    detail::one_row(family::log_softmax, x, y, opt);                                            \
+  }                                                                                              \
+  T log_partition(std::span<const T> x, const options& opt) {                                   \
+    return detail::one_row_reduce(family::log_partition, x, opt);                               \
+  }                                                                                              \
+  T smooth_max(std::span<const T> x, const options& opt) {                                      \
+    return detail::one_row_reduce(family::smooth_max, x, opt);                                  \
+  }                                                                                              \
+  void softmax(matrix_view<const T> x, matrix_view<T> y, const options& opt) {                  \
+    detail::rows_elementwise(family::softmax, x, y, opt);                                       \
+  }                                                                                              \
+  void log_softmax(matrix_view<const T> x, matrix_view<T> y, const options& opt) {              \
+    detail::rows_elementwise(family::log_softmax, x, y, opt);                                   \
+  }                                                                                              \
+  void log_partition(matrix_view<const T> x, std::span<T> out, const options& opt) {            \
+    detail::rows_reduce(family::log_partition, x, out, opt);                                    \
+  }                                                                                              \
+  void smooth_max(matrix_view<const T> x, std::span<T> out, const options& opt) {               \
+    detail::rows_reduce(family::smooth_max, x, out, opt);                                       \
+  }                                                                                              \
+  void softmax(axis_view<const T> x, axis_view<T> y, const options& opt) {                      \
+    detail::axis_elementwise(family::softmax, x, y, opt);                                       \
+  }                                                                                              \
+  void log_softmax(axis_view<const T> x, axis_view<T> y, const options& opt) {                  \
+    detail::axis_elementwise(family::log_softmax, x, y, opt);                                   \
+  }                                                                                              \
+  void log_partition(axis_view<const T> x, axis_view<T> out, const options& opt) {              \
+    detail::axis_reduce(family::log_partition, x, out, opt);                                    \
+  }                                                                                              \
+  void smooth_max(axis_view<const T> x, axis_view<T> out, const options& opt) {                 \
+    detail::axis_reduce(family::smooth_max, x, out, opt);                                       \
+  }
+
+KELVIN_DEFINE_FAMILY(float)
+KELVIN_DEFINE_FAMILY(double)
+
+#undef KELVIN_DEFINE_FAMILY
+
+}  // namespace kelvin
