@@ -129,23 +129,17 @@ void compute_row(family f, const kernel_table<T>& k, const T* x, T* y, std::size
   // General path: 0 < t < inf, m finite.
   row_args a;
   a.m = m;
-  a.s1 = sizeof(T) == 8 && t < 0x1p-960 ? 0x1p100 : 1.0;
-  a.u = t * a.s1;
+  if constexpr (sizeof(T) == 8) {
+    if (t > 1 && std::isinf(m - s.min)) a.s0 = 0.5;  // (x - m) / T finite, x - m not
+    if (t < 0x1p-960) a.s1 = 0x1p100;
+  }
+  a.u = t * a.s0 * a.s1;
   a.inv_u = 1.0 / a.u;
+  const dd sum = k.exp_sum(x, n, a);
   if (f == family::softmax) {
-    if constexpr (sizeof(T) == 8) {
-      // double: store the exponentials while summing, then scale (3 passes).
-      const dd sum = k.exp_sum(x, n, a, y);
-      k.scale(y, n, reciprocal(sum));
-    } else {
-      // float: recompute the exponential in the last pass so that the only
-      // rounding to float is the final one.
-      const dd sum = k.exp_sum(x, n, a, nullptr);
-      k.softmax_out(x, y, n, a, reciprocal(sum));
-    }
+    k.softmax_out(x, y, n, a, reciprocal(sum));
     return;
   }
-  const dd sum = k.exp_sum(x, n, a, nullptr);
   const dd log_sum = sizeof(T) == 8 ? log_dd(sum) : dd{std::log(sum.hi), 0.0};
   switch (f) {
     case family::log_softmax:

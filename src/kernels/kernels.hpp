@@ -20,16 +20,20 @@ struct dd {
 
 struct row_scan {
   double max = 0;  // row max (meaningless when has_nan)
+  double min = 0;  // row min, NaN ignored
   bool has_nan = false;
 };
 
 // Per-row constants of the general path. The exponent argument of entry i is
-// ((x_i - m) * s1) * inv_u, where u = T * s1 and s1 is a power of two that keeps
-// 1 / u finite for tiny T (double rows; float rows treat T < 2^-960 as T == 0,
-// which gives identical results). double rows carry the argument as a
-// double-double: q + (fma(-q, u, D) + D_lo) * inv_u.
+// ((x_i*s0 - m*s0) * s1) * inv_u = (x_i - m) / T, with u = T * s0 * s1:
+//  - s0 = 1/2 when x_i - m overflows (double rows with |values| near DBL_MAX
+//    and T > 1, where the quotient is finite), else 1;
+//  - s1 = 2^100 keeps 1 / u finite for T < 2^-960 (double rows; float rows
+//    treat such T as T == 0, which gives identical results), else 1.
+// double rows carry the argument as a double-double: q + (D - q*u + D_lo) / u.
 struct row_args {
   double m = 0;
+  double s0 = 1;
   double s1 = 1;
   double u = 1;
   double inv_u = 1;
@@ -39,16 +43,18 @@ template <class T>
 struct kernel_table {
   // max over the row and whether any entry is NaN.
   row_scan (*scan)(const T* x, std::size_t n);
-  // sum_i exp(arg_i); when `store` is not null also writes exp(arg_i) to it
-  // (store may equal x). Float rows sum in double (lo = 0); double rows carry
-  // a compensated sum.
-  dd (*exp_sum)(const T* x, std::size_t n, const row_args& a, T* store);
-  // y_i = exp(arg_i) * inv_sum (the exponential recomputed from x).
+  // sum_i exp(arg_i). Float rows sum in double (lo = 0); double rows sum
+  // double-double exponentials with a compensated sum.
+  dd (*exp_sum)(const T* x, std::size_t n, const row_args& a);
+  // y_i = exp(arg_i) * inv_sum (the exponential recomputed from x, so that
+  // the only rounding to T is the last one; y may equal x).
   void (*softmax_out)(const T* x, T* y, std::size_t n, const row_args& a, dd inv_sum);
-  // y_i *= inv_sum, in place.
-  void (*scale)(T* y, std::size_t n, dd inv_sum);
   // y_i = arg_i - log_sum.
   void (*log_softmax_out)(const T* x, T* y, std::size_t n, const row_args& a, dd log_sum);
+  // The exponential these kernels use, exposed for its tests:
+  // out_i + out_lo_i = exp(hi_i + lo_i) for hi_i <= 0 (float rows ignore lo
+  // and out_lo, which may be null for them).
+  void (*exp_neg)(const double* hi, const double* lo, double* out, double* out_lo, std::size_t n);
 };
 
 struct target {

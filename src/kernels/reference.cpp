@@ -1,8 +1,9 @@
-// The scalar reference kernels: plain loops over std::exp and std::log that
+// The scalar reference kernels: plain loops over the C library's exp that
 // define what every SIMD kernel computes. They use the same arithmetic plan
-// (double for float rows, double-double arguments and compensated sums for
-// double rows) with the C library's exp in place of the polynomial; the tests
-// hold every SIMD target to these within an ulp, and these to MPFR.
+// (double for float rows; double-double arguments, exponentials and sums for
+// double rows, the exponential through long double) with the C library in
+// place of the polynomial; the tests hold every SIMD target to these within
+// an ulp, and these to MPFR.
 #include <cmath>
 #include <limits>
 
@@ -21,11 +22,14 @@ inline void two_sum_acc(double& s, double& c, double e) {
 
 template <class T>
 row_scan scan(const T* x, std::size_t n) {
-  row_scan r{-std::numeric_limits<double>::infinity(), false};
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  row_scan r{-kInf, kInf, false};
   for (std::size_t i = 0; i < n; ++i) {
     if (std::isnan(x[i])) r.has_nan = true;
     if (x[i] > r.max) r.max = x[i];
+    if (std::isfinite(x[i]) && x[i] < r.min) r.min = x[i];
   }
+  if (sizeof(T) == 4) r.min = 0;  // only double rows use it
   return r;
 }
 
@@ -34,38 +38,44 @@ inline double arg_f(float x, const row_args& a) { return (double(x) - a.m) * a.i
 
 // double rows: the argument as hi + lo (see kernels.hpp).
 inline dd arg_d(double x, const row_args& a) {
-  const double d_hi = x - a.m;
-  const double bp = d_hi - x;
-  const double d_lo = (x - (d_hi - bp)) + (-a.m - bp);
+  const double xs = x * a.s0, ms = a.m * a.s0;
+  const double d_hi = xs - ms;
+  const double bp = d_hi - xs;
+  const double d_lo = (xs - (d_hi - bp)) + (-ms - bp);
   const double big_d = d_hi * a.s1;
   const double q = big_d * a.inv_u;
   if (!std::isfinite(q)) return {q, 0.0};
-  return {q, (std::fma(-q, a.u, big_d) + d_lo * a.s1) * a.inv_u};
+  const double rem = std::fma(-q, a.u, big_d) + d_lo * a.s1;
+  return {q, std::isfinite(rem) ? rem * a.inv_u : 0.0};
 }
 
 inline double exp_f(float x, const row_args& a) { return std::exp(arg_f(x, a)); }
-inline double exp_d(double x, const row_args& a) {
-  const dd arg = arg_d(x, a);
-  const double e = std::exp(arg.hi);
-  return std::fma(e, arg.lo, e);  // exp(hi) * (1 + lo)
+
+// exp(hi + lo) as a double-double, through long double's 64-bit exp.
+inline dd exp_dd(double hi, double lo) {
+  if (hi == -std::numeric_limits<double>::infinity()) return {0.0, 0.0};
+  const long double e = std::exp(static_cast<long double>(hi) + static_cast<long double>(lo));
+  const double e_hi = static_cast<double>(e);
+  return {e_hi, static_cast<double>(e - static_cast<long double>(e_hi))};
 }
 
-dd exp_sum_f32(const float* x, std::size_t n, const row_args& a, float* store) {
+inline dd exp_d(double x, const row_args& a) {
+  const dd arg = arg_d(x, a);
+  return exp_dd(arg.hi, arg.lo);
+}
+
+dd exp_sum_f32(const float* x, std::size_t n, const row_args& a) {
   double s = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double e = exp_f(x[i], a);
-    s += e;
-    if (store != nullptr) store[i] = static_cast<float>(e);
-  }
+  for (std::size_t i = 0; i < n; ++i) s += exp_f(x[i], a);
   return {s, 0.0};
 }
 
-dd exp_sum_f64(const double* x, std::size_t n, const row_args& a, double* store) {
+dd exp_sum_f64(const double* x, std::size_t n, const row_args& a) {
   double s = 0, c = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const double e = exp_d(x[i], a);
-    two_sum_acc(s, c, e);
-    if (store != nullptr) store[i] = e;
+    const dd e = exp_d(x[i], a);
+    two_sum_acc(s, c, e.hi);
+    c += e.lo;
   }
   const double t = s + c;
   return {t, c - (t - s)};
@@ -75,19 +85,12 @@ void softmax_out_f32(const float* x, float* y, std::size_t n, const row_args& a,
   for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>(exp_f(x[i], a) * inv.hi);
 }
 
+// (e.hi + e.lo) * (inv.hi + inv.lo) rounded once.
 void softmax_out_f64(const double* x, double* y, std::size_t n, const row_args& a, dd inv) {
   for (std::size_t i = 0; i < n; ++i) {
-    const double e = exp_d(x[i], a);
-    y[i] = std::fma(e, inv.hi, e * inv.lo);
+    const dd e = exp_d(x[i], a);
+    y[i] = std::fma(e.hi, inv.hi, std::fma(e.hi, inv.lo, e.lo * inv.hi));
   }
-}
-
-void scale_f32(float* y, std::size_t n, dd inv) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>(y[i] * inv.hi);
-}
-
-void scale_f64(double* y, std::size_t n, dd inv) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = std::fma(y[i], inv.hi, y[i] * inv.lo);
 }
 
 void log_softmax_out_f32(const float* x, float* y, std::size_t n, const row_args& a,
@@ -110,13 +113,26 @@ void log_softmax_out_f64(const double* x, double* y, std::size_t n, const row_ar
   }
 }
 
+void exp_neg_f32(const double* hi, const double*, double* out, double*, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = std::exp(hi[i]);
+}
+
+void exp_neg_f64(const double* hi, const double* lo, double* out, double* out_lo,
+                 std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const dd e = exp_dd(hi[i], lo[i]);
+    out[i] = e.hi;
+    out_lo[i] = e.lo;
+  }
+}
+
 row_scan scan_f32(const float* x, std::size_t n) { return scan(x, n); }
 row_scan scan_f64(const double* x, std::size_t n) { return scan(x, n); }
 
-const kernel_table<float> kRefF32{&scan_f32, &exp_sum_f32, &softmax_out_f32, &scale_f32,
-                                  &log_softmax_out_f32};
-const kernel_table<double> kRefF64{&scan_f64, &exp_sum_f64, &softmax_out_f64, &scale_f64,
-                                   &log_softmax_out_f64};
+const kernel_table<float> kRefF32{&scan_f32, &exp_sum_f32, &softmax_out_f32,
+                                  &log_softmax_out_f32, &exp_neg_f32};
+const kernel_table<double> kRefF64{&scan_f64, &exp_sum_f64, &softmax_out_f64,
+                                   &log_softmax_out_f64, &exp_neg_f64};
 
 }  // namespace
 

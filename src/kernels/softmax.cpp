@@ -40,7 +40,21 @@ using VD = hn::Vec<DD>;
 // Loads / stores T lanes as double lanes.
 HWY_INLINE VD LoadAs(DD d, const float* p) { return hn::PromoteTo(d, hn::LoadU(DS<float>(), p)); }
 HWY_INLINE VD LoadAs(DD d, const double* p) { return hn::LoadU(d, p); }
-HWY_INLINE void StoreAs(VD v, float* p) { hn::StoreU(hn::DemoteTo(DS<float>(), v), DS<float>(), p); }
+HWY_INLINE void StoreAs(VD v, float* p) {
+  const DS<float> df;
+  hn::StoreU(hn::DemoteTo(df, v), df, p);
+#if HWY_TARGET == HWY_SCALAR || HWY_TARGET == HWY_EMU128
+  // These targets' DemoteTo clamps to +-FLT_MAX; restore IEEE rounding: at or
+  // beyond FLT_MAX + ulp/2 (infinities included) the float is +-inf.
+  HWY_ALIGN double lanes[hn::MaxLanes(DD())];
+  hn::Store(v, DD(), lanes);
+  for (size_t k = 0; k < hn::Lanes(DD()); ++k) {
+    if (std::abs(lanes[k]) >= 0x1p128 - 0x1p103) {
+      p[k] = std::copysign(std::numeric_limits<float>::infinity(), static_cast<float>(lanes[k]));
+    }
+  }
+#endif
+}
 HWY_INLINE void StoreAs(VD v, double* p) { hn::StoreU(v, DD(), p); }
 
 // Runs r = f(v) over x[0, n) in double vectors and, when y is not null, stores
@@ -67,82 +81,100 @@ HWY_INLINE void ForEachVec(const T* x, T* y, size_t n, F&& f) {
   }
 }
 
-// ---- pass 1: max and NaN flag, in the storage type ----------------------------
+// ---- pass 1: max, NaN flag (and for double rows the finite min) --------------
 template <class T>
 row_scan Scan(const T* HWY_RESTRICT x, size_t n) {
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
+  constexpr bool kMin = sizeof(T) == 8;  // only double rows need the min
   const size_t N = hn::Lanes(d);
-  V vmax = hn::Set(d, -std::numeric_limits<T>::infinity());
-  auto nan = hn::Ne(vmax, vmax);  // all false
+  const V inf = hn::Set(d, std::numeric_limits<T>::infinity());
+  V vmax = hn::Neg(inf), vmin = inf;
+  // IsNaN, not Ne(v, v): Highway 1.0.3 compares with _CMP_NEQ_OQ, false for NaN.
+  auto nan = hn::IsNaN(vmax);  // all false
   size_t i = 0;
   for (; i + N <= n; i += N) {
     const V v = hn::LoadU(d, x + i);
-    nan = hn::Or(nan, hn::Ne(v, v));
+    nan = hn::Or(nan, hn::IsNaN(v));
     vmax = hn::Max(vmax, v);
+    if constexpr (kMin) vmin = hn::Min(vmin, hn::IfThenElse(hn::IsFinite(v), v, inf));
   }
   row_scan s;
   s.has_nan = !hn::AllFalse(d, nan);
   T m = hn::GetLane(hn::MaxOfLanes(d, vmax));
+  T lo = hn::GetLane(hn::MinOfLanes(d, vmin));
   for (; i < n; ++i) {
     if (std::isnan(x[i])) s.has_nan = true;
     if (x[i] > m) m = x[i];
+    if (std::isfinite(x[i]) && x[i] < lo) lo = x[i];
   }
   s.max = static_cast<double>(m);
+  s.min = kMin ? static_cast<double>(lo) : 0.0;
   return s;
 }
 
 // ---- the exponent argument ----------------------------------------------------
-// float rows: arg = (x - m) * inv_u in double (s1 == 1 for them).
+// float rows: arg = (x - m) * inv_u in double (s0 == s1 == 1 for them).
 HWY_INLINE VD ArgF(VD x, VD m, VD inv_u) { return hn::Mul(hn::Sub(x, m), inv_u); }
 
-// double rows: arg = hi + lo. Two-sum gives x - m exactly as D + D_lo; q is the
-// rounded product by 1/u and lo the FMA residual (D - q*u + D_lo) / u. Where q
-// is not finite (masked entries, overflow to -inf) lo is 0.
-struct ArgDD {
+// double rows: arg = hi + lo (see row_args). Two-sum gives x*s0 - m*s0 exactly
+// as D + D_lo; q is the rounded quotient and lo the residual (D - q*u + D_lo)/u.
+// Where q or the residual is not finite (masked entries, overflow) lo is 0.
+struct ArgsD {
+  VD ms, s0, s1, u, inv_u;
+  explicit ArgsD(const row_args& a)
+      : ms(hn::Set(DD(), a.m * a.s0)),
+        s0(hn::Set(DD(), a.s0)),
+        s1(hn::Set(DD(), a.s1)),
+        u(hn::Set(DD(), a.u)),
+        inv_u(hn::Set(DD(), a.inv_u)) {}
+};
+struct VDD {
   VD hi, lo;
 };
-HWY_INLINE ArgDD ArgD(VD x, VD m, VD s1, VD u, VD inv_u) {
-  const VD d_hi = hn::Sub(x, m);
-  const VD bp = hn::Sub(d_hi, x);                                          // ~ -m
-  const VD d_lo = hn::Add(hn::Sub(x, hn::Sub(d_hi, bp)), hn::Sub(hn::Neg(m), bp));
-  const VD big_d = hn::Mul(d_hi, s1);
-  const VD q = hn::Mul(big_d, inv_u);
-  const VD qu = hn::Mul(q, u);
-  const VD qu_err = ProductError(DD(), q, u, qu);                         // q*u - qu
+HWY_INLINE VDD ArgD(VD x, const ArgsD& a) {
+  const DD d;
+  const VD xs = hn::Mul(x, a.s0);
+  const VD d_hi = hn::Sub(xs, a.ms);
+  const VD bp = hn::Sub(d_hi, xs);  // ~ -m
+  const VD d_lo = hn::Add(hn::Sub(xs, hn::Sub(d_hi, bp)), hn::Sub(hn::Neg(a.ms), bp));
+  const VD big_d = hn::Mul(d_hi, a.s1);
+  const VD q = hn::Mul(big_d, a.inv_u);
+  const VD qu = hn::Mul(q, a.u);
   // D - q*u + D_lo; D - qu is exact (qu is within a few ulp of D).
-  const VD rem = hn::MulAdd(d_lo, s1, hn::Sub(hn::Sub(big_d, qu), qu_err));
-  const VD lo = hn::IfThenElseZero(hn::IsFinite(q), hn::Mul(rem, inv_u));
-  return {q, lo};
+  const VD rem =
+      hn::MulAdd(d_lo, a.s1, hn::Sub(hn::Sub(big_d, qu), ProductError(d, q, a.u, qu)));
+  const auto ok = hn::And(hn::IsFinite(q), hn::IsFinite(rem));
+  return {q, hn::IfThenElseZero(ok, hn::Mul(rem, a.inv_u))};
 }
 
 // ---- pass 2: sum of exponentials ----------------------------------------------
-dd ExpSumF32(const float* HWY_RESTRICT x, size_t n, const row_args& a, float* store) {
+dd ExpSumF32(const float* HWY_RESTRICT x, size_t n, const row_args& a) {
   const DD d;
   const VD m = hn::Set(d, a.m), inv_u = hn::Set(d, a.inv_u);
   VD sum = hn::Zero(d);
-  ForEachVec(x, store, n, [&](VD v) HWY_ATTR {
-    const VD e = ExpNegF32(d, ArgF(v, m, inv_u));
-    sum = hn::Add(sum, e);
-    return e;
+  ForEachVec(x, static_cast<float*>(nullptr), n, [&](VD v) HWY_ATTR {
+    sum = hn::Add(sum, ExpNegF32(d, ArgF(v, m, inv_u)));
+    return sum;
   });
   return {hn::GetLane(hn::SumOfLanes(d, sum)), 0.0};
 }
 
-// Two-sum accumulation per lane, then across lanes.
-dd ExpSumF64(const double* HWY_RESTRICT x, size_t n, const row_args& a, double* store) {
+// Two-sum accumulation of the exponentials' high parts per lane (their low
+// parts go to the compensation), then across lanes.
+dd ExpSumF64(const double* HWY_RESTRICT x, size_t n, const row_args& a) {
   const DD d;
-  const VD m = hn::Set(d, a.m), s1 = hn::Set(d, a.s1), u = hn::Set(d, a.u),
-           inv_u = hn::Set(d, a.inv_u);
+  const ArgsD args(a);
   VD s = hn::Zero(d), c = hn::Zero(d);
-  ForEachVec(x, store, n, [&](VD v) HWY_ATTR {
-    const ArgDD arg = ArgD(v, m, s1, u, inv_u);
-    const VD e = ExpNegF64(d, arg.hi, arg.lo);
+  ForEachVec(x, static_cast<double*>(nullptr), n, [&](VD v) HWY_ATTR {
+    const VDD arg = ArgD(v, args);
+    VD e_lo;
+    const VD e = ExpNegF64(d, arg.hi, arg.lo, &e_lo);
     const VD t = hn::Add(s, e);
     const VD bp = hn::Sub(t, s);
-    c = hn::Add(c, hn::Add(hn::Sub(s, hn::Sub(t, bp)), hn::Sub(e, bp)));
+    c = hn::Add(c, hn::Add(hn::Add(hn::Sub(s, hn::Sub(t, bp)), hn::Sub(e, bp)), e_lo));
     s = t;
-    return e;
+    return s;
   });
   HWY_ALIGN double ls[hn::MaxLanes(DD())], lc[hn::MaxLanes(DD())];
   hn::Store(s, d, ls);
@@ -167,45 +199,33 @@ void SoftmaxOutF32(const float* x, float* y, size_t n, const row_args& a, dd inv
   });
 }
 
+// (e + e_lo) * (ih + il) rounded once.
 void SoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, dd inv) {
   const DD d;
-  const VD m = hn::Set(d, a.m), s1 = hn::Set(d, a.s1), u = hn::Set(d, a.u),
-           inv_u = hn::Set(d, a.inv_u), ih = hn::Set(d, inv.hi), il = hn::Set(d, inv.lo);
-  ForEachVec(x, y, n, [&](VD v) HWY_ATTR {
-    const ArgDD arg = ArgD(v, m, s1, u, inv_u);
-    const VD e = ExpNegF64(d, arg.hi, arg.lo);
-    return MulDD(d, e, ih, il);
-  });
-}
-
-void ScaleF32(float* y, size_t n, dd inv) {
-  const DD d;
-  const VD ih = hn::Set(d, inv.hi);
-  ForEachVec(y, y, n, [&](VD v) HWY_ATTR { return hn::Mul(v, ih); });
-}
-
-void ScaleF64(double* y, size_t n, dd inv) {
-  const DD d;
+  const ArgsD args(a);
   const VD ih = hn::Set(d, inv.hi), il = hn::Set(d, inv.lo);
-  ForEachVec(y, y, n, [&](VD v) HWY_ATTR { return MulDD(d, v, ih, il); });
+  ForEachVec(x, y, n, [&](VD v) HWY_ATTR {
+    const VDD arg = ArgD(v, args);
+    VD e_lo;
+    const VD e = ExpNegF64(d, arg.hi, arg.lo, &e_lo);
+    return MulAddOnce(d, e, ih, hn::MulAdd(e, il, hn::Mul(e_lo, ih)));
+  });
 }
 
 void LogSoftmaxOutF32(const float* x, float* y, size_t n, const row_args& a, dd log_sum) {
   const DD d;
   const VD m = hn::Set(d, a.m), inv_u = hn::Set(d, a.inv_u), l = hn::Set(d, log_sum.hi);
-  ForEachVec(x, y, n,
-                    [&](VD v) HWY_ATTR { return hn::Sub(ArgF(v, m, inv_u), l); });
+  ForEachVec(x, y, n, [&](VD v) HWY_ATTR { return hn::Sub(ArgF(v, m, inv_u), l); });
 }
 
 // y = (q + q_lo) - (L + L_lo) with a two-sum of q - L, so that the result is
 // rounded once; masked entries (q == -inf) give -inf.
 void LogSoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, dd log_sum) {
   const DD d;
-  const VD m = hn::Set(d, a.m), s1 = hn::Set(d, a.s1), u = hn::Set(d, a.u),
-           inv_u = hn::Set(d, a.inv_u), nl = hn::Set(d, -log_sum.hi),
-           nll = hn::Set(d, -log_sum.lo);
+  const ArgsD args(a);
+  const VD nl = hn::Set(d, -log_sum.hi), nll = hn::Set(d, -log_sum.lo);
   ForEachVec(x, y, n, [&](VD v) HWY_ATTR {
-    const ArgDD arg = ArgD(v, m, s1, u, inv_u);
+    const VDD arg = ArgD(v, args);
     const VD t = hn::Add(arg.hi, nl);
     const VD bp = hn::Sub(t, arg.hi);
     const VD err = hn::Add(hn::Sub(arg.hi, hn::Sub(t, bp)), hn::Sub(nl, bp));
@@ -214,17 +234,43 @@ void LogSoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, d
   });
 }
 
+void ExpNegBatchF32(const double* hi, const double*, double* out, double*, size_t n) {
+  const DD d;
+  ForEachVec(hi, out, n, [&](VD v) HWY_ATTR { return ExpNegF32(d, v); });
+}
+
+void ExpNegBatchF64(const double* hi, const double* lo, double* out, double* out_lo, size_t n) {
+  const DD d;
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    VD e_lo;
+    hn::StoreU(ExpNegF64(d, hn::LoadU(d, hi + i), hn::LoadU(d, lo + i), &e_lo), d, out + i);
+    hn::StoreU(e_lo, d, out_lo + i);
+  }
+  for (; i < n; ++i) {  // the tail one lane at a time, in a padded vector
+    HWY_ALIGN double h[hn::MaxLanes(DD())] = {}, l[hn::MaxLanes(DD())] = {};
+    h[0] = hi[i];
+    l[0] = lo[i];
+    VD e_lo;
+    hn::Store(ExpNegF64(d, hn::Load(d, h), hn::Load(d, l), &e_lo), d, h);
+    hn::Store(e_lo, d, l);
+    out[i] = h[0];
+    out_lo[i] = l[0];
+  }
+}
+
 row_scan ScanF32(const float* x, size_t n) { return Scan(x, n); }
 row_scan ScanF64(const double* x, size_t n) { return Scan(x, n); }
 
 const detail::kernel_table<float>* TableF32() {
-  static const detail::kernel_table<float> t{&ScanF32, &ExpSumF32, &SoftmaxOutF32, &ScaleF32,
-                                             &LogSoftmaxOutF32};
+  static const detail::kernel_table<float> t{&ScanF32, &ExpSumF32, &SoftmaxOutF32,
+                                             &LogSoftmaxOutF32, &ExpNegBatchF32};
   return &t;
 }
 const detail::kernel_table<double>* TableF64() {
-  static const detail::kernel_table<double> t{&ScanF64, &ExpSumF64, &SoftmaxOutF64, &ScaleF64,
-                                              &LogSoftmaxOutF64};
+  static const detail::kernel_table<double> t{&ScanF64, &ExpSumF64, &SoftmaxOutF64,
+                                              &LogSoftmaxOutF64, &ExpNegBatchF64};
   return &t;
 }
 

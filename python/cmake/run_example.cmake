@@ -1,0 +1,16 @@
+# ctest python.example: runs examples/temperature.py headless and checks that
+# it wrote a PNG.  cmake -DPYTHON=... -DSCRIPT=... -DPNG=... -P run_example.cmake
+file(REMOVE ${PNG})
+execute_process(COMMAND ${PYTHON} ${SCRIPT} --output ${PNG} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${SCRIPT} failed (${rc})")
+endif()
+if(NOT EXISTS ${PNG})
+  message(FATAL_ERROR "${SCRIPT} did not write ${PNG}")
+endif()
+file(READ ${PNG} magic LIMIT 8 HEX)
+if(NOT magic STREQUAL "89504e470d0a1a0a")
+  message(FATAL_ERROR "${PNG} is not a PNG (starts with ${magic})")
+endif()
+file(SIZE ${PNG} size)
+message(STATUS "wrote ${PNG} (${size} bytes)")

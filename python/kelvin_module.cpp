@@ -1,0 +1,809 @@
+// kelvin's Python module: the softmax family over NumPy arrays.
+//
+//   >>> import kelvin
+//   >>> kelvin.softmax([1, 5, 7, 10], temperature=10)
+//   array([0.14763315, 0.22024277, 0.26900513, 0.36311895])
+//
+// An array of any rank and strides becomes one kelvin::axis_view (outer x
+// axis x inner, signed element strides) when its memory allows it, so the
+// common layouts (C or Fortran order, transposes, slices, negative strides,
+// reductions over several adjacent axes) run without a copy; anything else
+// is copied once into a layout that does. The GIL is released while the
+// kernels run.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kelvin/runtime.hpp"
+#include "kelvin/softmax.hpp"
+#include "kelvin/types.hpp"
+
+namespace py = pybind11;
+
+namespace kelvin::python {
+namespace {
+
+enum class family { softmax, log_softmax, log_partition, smooth_max };
+
+bool is_reduction(family f) { return f == family::log_partition || f == family::smooth_max; }
+
+// NumPy callables looked up once. Leaked on purpose: destroying Python objects
+// after the interpreter has finalised crashes.
+struct numpy_api {
+  py::object asarray, copyto, broadcast_to, ascontiguousarray, axis_error;
+  py::dtype float32, float64;
+};
+
+// numpy.exceptions.AxisError (NumPy >= 1.25) or numpy.AxisError: a ValueError.
+py::object axis_error_type(const py::module_& numpy) {
+  if (py::hasattr(numpy, "exceptions") && py::hasattr(numpy.attr("exceptions"), "AxisError")) {
+    return numpy.attr("exceptions").attr("AxisError");
+  }
+  if (py::hasattr(numpy, "AxisError")) return numpy.attr("AxisError");
+  return py::reinterpret_borrow<py::object>(PyExc_ValueError);
+}
+
+const numpy_api& np() {
+  static const numpy_api* api = [] {
+    const py::module_ m = py::module_::import("numpy");
+    return new numpy_api{m.attr("asarray"),           m.attr("copyto"),
+                         m.attr("broadcast_to"),      m.attr("ascontiguousarray"),
+                         axis_error_type(m),          py::dtype::of<float>(),
+                         py::dtype::of<double>()};
+  }();
+  return *api;
+}
+
+[[noreturn]] void raise(PyObject* type, const std::string& msg) {
+  PyErr_SetString(type, msg.c_str());
+  throw py::error_already_set();
+}
+
+// Re-raises the pending Python error `e` as `type` with `msg`, chained to it.
+[[noreturn]] void raise_from(py::error_already_set& e, PyObject* type, const std::string& msg) {
+  py::raise_from(e, type, msg.c_str());
+  throw py::error_already_set();
+}
+
+std::string repr_of(py::handle h) { return py::repr(h).cast<std::string>(); }
+
+std::string str_of(py::handle h) { return py::str(h).cast<std::string>(); }
+
+std::string type_name(py::handle h) { return Py_TYPE(h.ptr())->tp_name; }
+
+// Python's spelling of a shape: (), (3,), (3, 4).
+std::string shape_str(const std::vector<py::ssize_t>& s) {
+  std::string r = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i) r += ", ";
+    r += std::to_string(s[i]);
+  }
+  return r + (s.size() == 1 ? ",)" : ")");
+}
+
+std::vector<py::ssize_t> shape_of(const py::array& a) {
+  return {a.shape(), a.shape() + a.ndim()};
+}
+
+// ---- x ----------------------------------------------------------------------
+
+struct input {
+  py::array a;
+  bool owned = false;  // a fresh array no one else holds: safe to overwrite
+};
+
+bool native_byte_order(const py::dtype& dt) {
+  const char b = dt.byteorder();
+  constexpr char kNative = std::endian::native == std::endian::big ? '>' : '<';
+  return b == '=' || b == '|' || b == kNative;
+}
+
+// float32 and float64 pass through; bool and integer arrays (and anything
+// NumPy turns into them) become float64, as in SciPy; the rest is a TypeError.
+input as_float_array(py::handle x) {
+  input in;
+  if (py::isinstance<py::array>(x)) {
+    in.a = py::reinterpret_borrow<py::array>(x);
+  } else {
+    try {
+      in.a = np().asarray(x);
+    } catch (py::error_already_set& e) {
+      const bool value = e.matches(PyExc_ValueError);
+      raise_from(e, value ? PyExc_ValueError : PyExc_TypeError,
+                 "x could not be converted to a NumPy array (got " + type_name(x) + ")");
+    }
+  }
+  const py::dtype dt = in.a.dtype();
+  switch (dt.kind()) {
+    case 'f':
+      if (dt.itemsize() == 4 || dt.itemsize() == 8) {
+        if (!native_byte_order(dt)) {
+          in.a = in.a.attr("astype")(dt.itemsize() == 4 ? np().float32 : np().float64);
+          in.owned = true;
+        }
+        return in;
+      }
+      break;
+    case 'b':
+    case 'i':
+    case 'u':
+      in.a = in.a.attr("astype")(np().float64);
+      in.owned = true;
+      return in;
+    default:
+      break;
+  }
+  raise(PyExc_TypeError, "x has dtype " + str_of(dt) +
+                             "; kelvin computes in float32 or float64 (bool and integer inputs "
+                             "become float64): convert it, e.g. x.astype(numpy.float32)");
+}
+
+// ---- axis -------------------------------------------------------------------
+
+[[noreturn]] void bad_axis_type(py::handle a) {
+  raise(PyExc_TypeError,
+        "axis must be an int, a tuple of ints or None (got " + repr_of(a) + " of type " +
+            type_name(a) + ")");
+}
+
+// Which dimensions of an ndim-array `axis` reduces over, SciPy's meaning: an
+// int (negative counts from the end), a tuple of them, or None for all.
+std::vector<char> reduced_dims(py::handle axis, int ndim) {
+  std::vector<char> red(static_cast<std::size_t>(ndim), 0);
+  if (axis.is_none()) {
+    std::fill(red.begin(), red.end(), 1);
+    return red;
+  }
+  const auto add = [&](py::handle a) {
+    if (PyBool_Check(a.ptr()) || !PyIndex_Check(a.ptr())) bad_axis_type(a);
+    const py::int_ i = py::reinterpret_steal<py::int_>(PyNumber_Index(a.ptr()));
+    if (!i) throw py::error_already_set();
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+    if (overflow != 0 || v < -ndim || v >= ndim) {
+      const std::string msg = "axis " + str_of(i) +
+                              " is out of bounds for x with " + std::to_string(ndim) +
+                              (ndim == 1 ? " dimension" : " dimensions");
+      // numpy.AxisError is a ValueError (and an IndexError), as in NumPy.
+      PyErr_SetObject(np().axis_error.ptr(), py::str(msg).ptr());
+      throw py::error_already_set();
+    }
+    const auto d = static_cast<std::size_t>(v < 0 ? v + ndim : v);
+    if (red[d]) {
+      raise(PyExc_ValueError, "axis " + repr_of(axis) + " names dimension " + std::to_string(d) +
+                                  " twice");
+    }
+    red[d] = 1;
+  };
+  if (PyTuple_Check(axis.ptr()) || PyList_Check(axis.ptr())) {
+    for (const py::handle a : axis) add(a);
+  } else {
+    add(axis);
+  }
+  return red;
+}
+
+// ---- temperature ------------------------------------------------------------
+
+struct temperature_arg {
+  double scalar = 1.0;
+  std::optional<py::array_t<double>> rows;  // C-contiguous, the reduced shape
+};
+
+std::string format_double(double v) { return repr_of(py::float_(v)); }
+
+// A Python int or float as a double (OverflowError for ints beyond double).
+double number_value(py::handle t) {
+  const double v = PyFloat_AsDouble(t.ptr());
+  if (v == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+  return v;
+}
+
+void check_scalar_temperature(double t) {
+  if (std::isnan(t) || t < 0) {
+    raise(PyExc_ValueError,
+          "temperature must be >= 0 and not NaN (got " + format_double(t) + ")");
+  }
+}
+
+// A number, or an array broadcastable to the reduced shape (one temperature
+// per row). An array with x's number of dimensions may also keep the reduced
+// axes with length 1 (keepdims form, as x / T would broadcast).
+temperature_arg parse_temperature(py::handle t, const std::vector<py::ssize_t>& shape,
+                                  const std::vector<char>& red) {
+  temperature_arg r;
+  if (PyFloat_Check(t.ptr()) || (PyLong_Check(t.ptr()) && !PyBool_Check(t.ptr()))) {
+    r.scalar = number_value(t);
+    check_scalar_temperature(r.scalar);
+    return r;
+  }
+  if (PyBool_Check(t.ptr()) || PyUnicode_Check(t.ptr()) || PyBytes_Check(t.ptr()) ||
+      t.is_none()) {
+    raise(PyExc_TypeError, "temperature must be a number or an array of numbers (got " +
+                               repr_of(t) + " of type " + type_name(t) + ")");
+  }
+  py::array a;
+  try {
+    a = np().asarray(t);
+  } catch (py::error_already_set& e) {
+    raise_from(e, PyExc_TypeError,
+               "temperature must be a number or an array of numbers (got " + type_name(t) + ")");
+  }
+  const char kind = a.dtype().kind();
+  if (kind != 'f' && kind != 'i' && kind != 'u') {
+    raise(PyExc_TypeError, "temperature must hold real numbers (got an array of dtype " +
+                               str_of(a.dtype()) + ")");
+  }
+  a = a.attr("astype")(np().float64);
+  if (a.ndim() == 0) {
+    r.scalar = *static_cast<const double*>(a.data());
+    check_scalar_temperature(r.scalar);
+    return r;
+  }
+  std::vector<py::ssize_t> reduced;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (!red[d]) reduced.push_back(shape[d]);
+  }
+  const auto tshape = shape_of(a);
+  if (a.ndim() == static_cast<py::ssize_t>(shape.size()) && reduced.size() < shape.size()) {
+    // keepdims form: drop the reduced axes, which must have length 1.
+    bool ones = true;
+    std::vector<py::ssize_t> kept;
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+      if (red[d]) {
+        ones = ones && tshape[d] == 1;
+      } else {
+        kept.push_back(tshape[d]);
+      }
+    }
+    if (ones) a = a.attr("reshape")(py::tuple(py::cast(kept)));
+  }
+  try {
+    a = np().broadcast_to(a, py::tuple(py::cast(reduced)));
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_ValueError)) throw;
+    std::vector<py::ssize_t> keep = shape;
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+      if (red[d]) keep[d] = 1;
+    }
+    raise_from(e, PyExc_ValueError,
+               "temperature has shape " + shape_str(tshape) +
+                   ", which does not broadcast to the reduced shape " + shape_str(reduced) +
+                   " (one temperature per row) nor to " + shape_str(keep) +
+                   " (the same with the reduced axes kept)");
+  }
+  r.rows = py::array_t<double>(np().ascontiguousarray(a));
+  const double* v = r.rows->data();
+  const auto n = static_cast<std::size_t>(r.rows->size());
+  for (std::size_t k = 0; k < n; ++k) {
+    if (!(v[k] >= 0)) {
+      std::vector<py::ssize_t> idx(reduced.size());
+      std::size_t rest = k;
+      for (std::size_t d = reduced.size(); d-- > 0;) {
+        idx[d] = static_cast<py::ssize_t>(rest % static_cast<std::size_t>(reduced[d]));
+        rest /= static_cast<std::size_t>(reduced[d]);
+      }
+      std::string at = "[";
+      for (std::size_t d = 0; d < idx.size(); ++d) at += (d ? ", " : "") + std::to_string(idx[d]);
+      raise(PyExc_ValueError, "temperature must be >= 0 and not NaN; the row at " + at +
+                                  "] of the reduced shape " + shape_str(reduced) + " has " +
+                                  format_double(v[k]));
+    }
+  }
+  return r;
+}
+
+empty_row_policy parse_empty_row(py::handle e) {
+  if (!PyUnicode_Check(e.ptr())) {
+    raise(PyExc_TypeError, "empty_row must be 'nan' or 'zero' (got " + repr_of(e) + " of type " +
+                               type_name(e) + ")");
+  }
+  const std::string s = e.cast<std::string>();
+  if (s == "nan") return empty_row_policy::nan;
+  if (s == "zero") return empty_row_policy::zero;
+  raise(PyExc_ValueError, "empty_row must be 'nan' or 'zero' (got " + repr_of(e) + ")");
+}
+
+// ---- layout -----------------------------------------------------------------
+
+// One dimension of the problem: its length, x's and y's strides in elements,
+// and for a kept (not reduced) dimension its stride in the C-contiguous
+// temperature array.
+struct dim {
+  py::ssize_t n = 1;
+  py::ssize_t xs = 0;
+  py::ssize_t ys = 0;
+  py::ssize_t ts = 0;
+  bool reduced = false;
+};
+
+// How one kelvin::axis_view call covers the whole array.
+struct plan {
+  std::size_t outer = 1, axis = 1, inner = 1;
+  std::ptrdiff_t x_outer = 0, x_axis = 1, x_inner = 0;
+  std::ptrdiff_t y_outer = 0, y_axis = 1, y_inner = 0;
+  std::vector<dim> rows;  // kept dimensions in (outer, inner) order, outermost first
+  bool rows_in_c_order = true;
+  bool empty = false;  // no output to compute
+};
+
+// Sorts outermost (largest |x stride|) first; stable, so ties keep their order.
+void sort_outer_first(std::vector<dim>& ds) {
+  std::stable_sort(ds.begin(), ds.end(), [](const dim& a, const dim& b) {
+    return std::abs(a.xs) > std::abs(b.xs);
+  });
+}
+
+// Splits dimensions (sorted outer first) into runs that address memory as one
+// dimension, in x and, when check_y, in y.
+std::vector<std::vector<dim>> runs(const std::vector<dim>& ds, bool check_y) {
+  std::vector<std::vector<dim>> out;
+  for (const dim& d : ds) {
+    if (!out.empty()) {
+      const dim& p = out.back().back();
+      if (p.xs == d.xs * d.n && (!check_y || p.ys == d.ys * d.n)) {
+        out.back().push_back(d);
+        continue;
+      }
+    }
+    out.push_back({d});
+  }
+  return out;
+}
+
+std::optional<plan> make_plan(const std::vector<dim>& all, bool elementwise) {
+  plan p;
+  std::vector<dim> red, kept;
+  bool red_empty = false;
+  for (const dim& d : all) {
+    if (d.n == 0) {
+      if (!d.reduced || elementwise) {
+        p.empty = true;
+        return p;
+      }
+      red_empty = true;
+    }
+    if (d.n > 1) (d.reduced ? red : kept).push_back(d);
+  }
+  if (red_empty) {
+    p.axis = 0;
+  } else if (!red.empty()) {
+    sort_outer_first(red);
+    const auto r = runs(red, elementwise);
+    if (r.size() != 1) return std::nullopt;
+    std::size_t n = 1;
+    for (const dim& d : red) n *= static_cast<std::size_t>(d.n);
+    p.axis = n;
+    p.x_axis = red.back().xs;
+    p.y_axis = elementwise ? red.back().ys : 1;
+  }
+  std::vector<dim> sorted = kept;
+  sort_outer_first(sorted);
+  const auto k = runs(sorted, true);
+  if (k.size() > 2) return std::nullopt;
+  const auto extent = [](const std::vector<dim>& g) {
+    std::size_t n = 1;
+    for (const dim& d : g) n *= static_cast<std::size_t>(d.n);
+    return n;
+  };
+  if (!k.empty()) {
+    p.outer = extent(k[0]);
+    p.x_outer = k[0].back().xs;
+    p.y_outer = k[0].back().ys;
+  }
+  if (k.size() == 2) {
+    p.inner = extent(k[1]);
+    p.x_inner = k[1].back().xs;
+    p.y_inner = k[1].back().ys;
+  }
+  p.rows = sorted;
+  // The temperature array is C-contiguous over the kept dimensions in their
+  // original order, so it can be used as it is when the plan keeps that order.
+  for (std::size_t i = 1; i < sorted.size(); ++i) {
+    if (sorted[i - 1].ts < sorted[i].ts) p.rows_in_c_order = false;
+  }
+  return p;
+}
+
+// Dense strides (in elements) for `shape` laid out in `order` (outermost first).
+std::vector<py::ssize_t> dense_strides(const std::vector<py::ssize_t>& shape,
+                                       const std::vector<std::size_t>& order) {
+  std::vector<py::ssize_t> s(shape.size(), 0);
+  py::ssize_t step = 1;
+  for (std::size_t i = order.size(); i-- > 0;) {
+    s[order[i]] = step;
+    step *= std::max<py::ssize_t>(shape[order[i]], 1);
+  }
+  return s;
+}
+
+// Dimension order of `a` (a subset `dims` of its dimensions), outermost first
+// by |stride|: NumPy's order='K'.
+std::vector<std::size_t> k_order(const py::array& a, const std::vector<std::size_t>& dims) {
+  std::vector<std::size_t> order(dims.size());
+  for (std::size_t i = 0; i < dims.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t i, std::size_t j) {
+    return std::abs(a.strides(static_cast<py::ssize_t>(dims[i]))) >
+           std::abs(a.strides(static_cast<py::ssize_t>(dims[j])));
+  });
+  return order;
+}
+
+py::array allocate(const py::dtype& dt, const std::vector<py::ssize_t>& shape,
+                   const std::vector<std::size_t>& order) {
+  auto strides = dense_strides(shape, order);
+  for (auto& s : strides) s *= dt.itemsize();
+  return py::array(dt, shape, strides);
+}
+
+bool aligned(const py::array& a) {
+  const auto size = a.itemsize();
+  if (reinterpret_cast<std::uintptr_t>(a.data()) % static_cast<std::uintptr_t>(size) != 0) {
+    return false;
+  }
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    if (a.shape(d) > 1 && a.strides(d) % size != 0) return false;
+  }
+  return true;
+}
+
+// [first, last) bytes an array touches.
+std::pair<std::uintptr_t, std::uintptr_t> extent(const py::array& a) {
+  auto lo = reinterpret_cast<std::uintptr_t>(a.data());
+  auto hi = lo;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    if (a.shape(d) == 0) return {lo, lo};
+    const py::ssize_t span = (a.shape(d) - 1) * a.strides(d);
+    (span < 0 ? lo : hi) += static_cast<std::uintptr_t>(span);
+  }
+  return {lo, hi + static_cast<std::uintptr_t>(a.itemsize())};
+}
+
+bool overlap(const py::array& a, const py::array& b) {
+  const auto [a0, a1] = extent(a);
+  const auto [b0, b1] = extent(b);
+  return a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1;
+}
+
+bool same_layout(const py::array& a, const py::array& b) {
+  if (a.data() != b.data() || a.ndim() != b.ndim()) return false;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    if (a.shape(d) != b.shape(d)) return false;
+    if (a.shape(d) > 1 && a.strides(d) != b.strides(d)) return false;
+  }
+  return true;
+}
+
+// ---- the call -----------------------------------------------------------------
+
+template <class T>
+void run_kernel(family f, const plan& p, const void* x, void* y, const options& opt) {
+  const axis_view<const T> xv{static_cast<const T*>(x), p.outer,   p.axis,   p.inner,
+                              p.x_outer,                p.x_axis, p.x_inner};
+  const axis_view<T> yv{static_cast<T*>(y), p.outer,   is_reduction(f) ? 1 : p.axis, p.inner,
+                        p.y_outer,          p.y_axis, p.y_inner};
+  const py::gil_scoped_release nogil;
+  switch (f) {
+    case family::softmax:
+      kelvin::softmax(xv, yv, opt);
+      return;
+    case family::log_softmax:
+      kelvin::log_softmax(xv, yv, opt);
+      return;
+    case family::log_partition:
+      kelvin::log_partition(xv, yv, opt);
+      return;
+    case family::smooth_max:
+      kelvin::smooth_max(xv, yv, opt);
+      return;
+  }
+}
+
+class call {
+ public:
+  call(family f, py::handle x, py::handle temperature, py::handle axis, py::handle out,
+       py::handle empty_row)
+      : f_(f), in_(as_float_array(x)) {
+    const py::array& a = in_.a;
+    shape_ = shape_of(a);
+    red_ = reduced_dims(axis, static_cast<int>(a.ndim()));
+    for (std::size_t d = 0; d < shape_.size(); ++d) {
+      if (!red_[d]) {
+        kept_.push_back(d);
+        out_shape_.push_back(shape_[d]);
+      }
+    }
+    if (!is_reduction(f)) out_shape_ = shape_;
+    t_ = parse_temperature(temperature, shape_, red_);
+    opt_.temperature = t_.scalar;
+    opt_.empty_row = parse_empty_row(empty_row);
+    if (!out.is_none()) out_ = check_out(out);
+  }
+
+  py::object run() {
+    const py::array& x = in_.a;
+    // 1. x as it is, into out or a new array laid out like x.
+    if (aligned(x)) {
+      py::array y;
+      if (out_ && aligned(*out_) && (!overlap(x, *out_) || same_layout(x, *out_))) {
+        y = *out_;
+      } else if (!out_) {
+        y = is_reduction(f_) || !in_.owned ? allocate_like(x) : x;
+      }
+      if (y && try_run(x, y)) return result(y);
+      // 2. x as it is, into a new array, then copied into out.
+      if (out_) {
+        y = allocate_like(x);
+        if (try_run(x, y)) return copy_to_out(y);
+      }
+    }
+    // 3. x copied with the kept dimensions outermost and the reduced ones
+    // innermost: always one axis_view with a unit axis stride.
+    std::vector<std::size_t> order = kept_;
+    for (std::size_t d = 0; d < shape_.size(); ++d) {
+      if (red_[d]) order.push_back(d);
+    }
+    py::array xc = allocate(x.dtype(), shape_, order);
+    np().copyto(xc, x);
+    if (out_ && aligned(*out_) && try_run(xc, *out_)) return result(*out_);
+    py::array y = is_reduction(f_) ? allocate_like(xc) : xc;
+    if (!try_run(xc, y)) throw std::logic_error("kelvin: no plan for a dense copy");
+    return out_ ? copy_to_out(y) : result(y);
+  }
+
+ private:
+  py::array check_out(py::handle out) const {
+    if (!py::isinstance<py::array>(out)) {
+      raise(PyExc_TypeError, "out must be a numpy.ndarray (got " + type_name(out) + ")");
+    }
+    auto o = py::reinterpret_borrow<py::array>(out);
+    const py::dtype dt = in_.a.dtype();
+    if (!o.dtype().equal(dt) || !native_byte_order(o.dtype())) {
+      raise(PyExc_TypeError, "out has dtype " + str_of(o.dtype()) +
+                                 " but the result is " + str_of(dt));
+    }
+    if (shape_of(o) != out_shape_) {
+      raise(PyExc_ValueError, "out has shape " + shape_str(shape_of(o)) + " but the result has " +
+                                  shape_str(out_shape_));
+    }
+    if (!o.writeable()) raise(PyExc_ValueError, "out is read-only");
+    return o;
+  }
+
+  // A new result array with x's memory order (NumPy's order='K').
+  py::array allocate_like(const py::array& x) const {
+    if (!is_reduction(f_)) {
+      std::vector<std::size_t> all(shape_.size());
+      for (std::size_t d = 0; d < all.size(); ++d) all[d] = d;
+      return allocate(x.dtype(), shape_, k_order(x, all));
+    }
+    return allocate(x.dtype(), out_shape_, k_order(x, kept_));
+  }
+
+  // Plans x -> y as one axis_view call and runs it; false when the layout
+  // does not allow one.
+  bool try_run(const py::array& x, py::array y) {
+    const auto size = x.itemsize();
+    std::vector<dim> dims(shape_.size());
+    py::ssize_t ts = 1;
+    std::size_t k = kept_.size();
+    for (std::size_t d = shape_.size(); d-- > 0;) {
+      dim& e = dims[d];
+      e.n = shape_[d];
+      e.reduced = red_[d] != 0;
+      e.xs = e.n > 1 ? x.strides(static_cast<py::ssize_t>(d)) / size : 0;
+      if (!e.reduced) {
+        --k;
+        const auto yd = static_cast<py::ssize_t>(is_reduction(f_) ? k : d);
+        e.ys = e.n > 1 ? y.strides(yd) / size : 0;
+        e.ts = ts;
+        ts *= std::max<py::ssize_t>(e.n, 1);
+      } else if (!is_reduction(f_)) {
+        e.ys = e.n > 1 ? y.strides(static_cast<py::ssize_t>(d)) / size : 0;
+      }
+    }
+    const auto p = make_plan(dims, !is_reduction(f_));
+    if (!p) return false;
+    if (p->empty) return true;
+    options opt = opt_;
+    std::vector<double> gathered;
+    if (t_.rows) {
+      if (p->rows_in_c_order) {
+        opt.temperatures = {t_.rows->data(), static_cast<std::size_t>(t_.rows->size())};
+      } else {
+        gathered = gather_temperatures(p->rows);
+        opt.temperatures = gathered;
+      }
+    }
+    if (size == 4) {
+      run_kernel<float>(f_, *p, x.data(), y.mutable_data(), opt);
+    } else {
+      run_kernel<double>(f_, *p, x.data(), y.mutable_data(), opt);
+    }
+    return true;
+  }
+
+  // The per-row temperatures in the plan's (outer, inner) row order.
+  std::vector<double> gather_temperatures(const std::vector<dim>& rows) const {
+    const double* t = t_.rows->data();
+    std::size_t total = 1;
+    for (const dim& d : rows) total *= static_cast<std::size_t>(d.n);
+    std::vector<double> out(total);
+    std::vector<py::ssize_t> idx(rows.size(), 0);
+    py::ssize_t off = 0;
+    for (std::size_t r = 0; r < total; ++r) {
+      out[r] = t[off];
+      for (std::size_t d = rows.size(); d-- > 0;) {  // odometer, innermost first
+        off += rows[d].ts;
+        if (++idx[d] < rows[d].n) break;
+        off -= rows[d].ts * rows[d].n;
+        idx[d] = 0;
+      }
+    }
+    return out;
+  }
+
+  py::object copy_to_out(const py::array& y) const {
+    np().copyto(*out_, y);
+    return *out_;
+  }
+
+  py::object result(const py::array& y) const {
+    if (out_) return *out_;
+    // 0-d results come back as NumPy scalars, as from NumPy's reductions.
+    if (y.ndim() == 0) return y[py::tuple()];
+    return y;
+  }
+
+  family f_;
+  input in_;
+  std::vector<py::ssize_t> shape_, out_shape_;
+  std::vector<char> red_;
+  std::vector<std::size_t> kept_;  // the dimensions not reduced, in order
+  temperature_arg t_;
+  options opt_;
+  std::optional<py::array> out_;
+};
+
+py::object dispatch(family f, py::handle x, py::handle temperature, py::handle axis,
+                    py::handle out, py::handle empty_row) {
+  return call(f, x, temperature, axis, out, empty_row).run();
+}
+
+constexpr const char* kModuleDoc = R"doc(Softmax with temperature: exact, fast, over NumPy arrays.
+
+    >>> import kelvin
+    >>> kelvin.softmax([1.0, 5.0, 7.0, 10.0], temperature=10)
+    array([0.14763315, 0.22024277, 0.26900513, 0.36311895])
+
+softmax(x, T)_i      = exp(x_i / T) / sum_j exp(x_j / T)
+log_softmax(x, T)_i  = x_i / T - log_partition(x, T)
+log_partition(x, T)  = log sum_j exp(x_j / T)
+smooth_max(x, T)     = T * log_partition(x, T)
+
+Every function follows kelvin's numeric contract: T == 0 is the exact
+hardmax (ties split), T == inf the uniform limit over the entries > -inf,
+-inf entries are masked, a NaN makes its row NaN, +inf entries share the
+mass, huge values never overflow, and results are within 2 ulp of the exact
+values. SciPy and PyTorch, given x / T, return NaN in several of these cases.
+)doc";
+
+constexpr const char* kArgsDoc = R"doc(
+
+Parameters
+----------
+x : array_like
+    float32 or float64 array of any rank and strides (bool and integer
+    inputs, and lists, become float64). The result has x's float dtype.
+temperature : float or array_like, default 1.0
+    T >= 0 (0 and inf included). An array gives one temperature per row: it
+    broadcasts to the reduced shape (x's shape without the reduced axes), or
+    to x's shape with the reduced axes kept as length 1.
+axis : int, tuple of ints or None, default -1
+    The axis or axes to normalise over (None: all of them), as in SciPy.
+out : ndarray, optional
+    Where to write the result: the result's shape, x's float dtype, writeable.
+    It may be x itself (in place). Returned when given.
+empty_row : {'nan', 'zero'}, default 'nan'
+    What a row with no entries above -inf (or no entries) produces: NaN, or
+    probabilities 0 (log_softmax -inf). Reductions give -inf either way.
+
+Raises
+------
+ValueError
+    A negative or NaN temperature, a temperature shape that does not
+    broadcast, an axis out of range or repeated, a bad out shape or a
+    read-only out, an unknown empty_row.
+TypeError
+    An unsupported dtype (float16, longdouble, complex, object, strings), an
+    out of the wrong dtype, or arguments of the wrong kind.
+)doc";
+
+std::string doc(const char* head) { return std::string(head) + kArgsDoc; }
+
+}  // namespace
+}  // namespace kelvin::python
+
+PYBIND11_MODULE(kelvin, m) {
+  using kelvin::python::dispatch;
+  using kelvin::python::family;
+  namespace kp = kelvin::python;
+
+  m.doc() = kp::kModuleDoc;
+  m.attr("__version__") = kelvin::version();
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const kelvin::error& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  const auto def = [&](const char* name, family f, const char* head) {
+    const auto* text = new std::string(kp::doc(head));  // pybind11 keeps the pointer
+    m.def(
+        name,
+        [f](py::handle x, py::handle temperature, py::handle axis, py::handle out,
+            py::handle empty_row) { return dispatch(f, x, temperature, axis, out, empty_row); },
+        py::arg("x"), py::arg("temperature") = 1.0, py::arg("axis") = -1,
+        py::arg("out") = py::none(), py::arg("empty_row") = "nan", text->c_str());
+  };
+  def("softmax", family::softmax,
+      "softmax(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n\n"
+      "exp(x / T) / sum(exp(x / T)) along axis: the same shape as x; each row sums to 1.");
+  def("log_softmax", family::log_softmax,
+      "log_softmax(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n\n"
+      "x / T - log sum(exp(x / T)) along axis: the same shape as x.");
+  def("log_partition", family::log_partition,
+      "log_partition(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n\n"
+      "log sum(exp(x / T)) along axis (SciPy's logsumexp(x / T)): x's shape without the\n"
+      "reduced axes; a NumPy scalar when that shape is ().");
+  def("smooth_max", family::smooth_max,
+      "smooth_max(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n\n"
+      "T * log sum(exp(x / T)) along axis, which tends to max(x) as T -> 0: x's shape\n"
+      "without the reduced axes; a NumPy scalar when that shape is ().");
+
+  m.def("active_target", &kelvin::active_target,
+        "The SIMD target the kernels run on now, e.g. 'AVX2' (see set_target).");
+  m.def("compiled_targets", &kelvin::compiled_targets,
+        "The SIMD targets compiled into this build, best first.");
+  m.def("supported_targets", &kelvin::supported_targets,
+        "The compiled SIMD targets this CPU can run, best first.");
+  m.def(
+      "set_target",
+      [](const std::string& name) { kelvin::set_target(name); }, py::arg("name"),
+      "Runs the kernels on the named supported target ('' or 'BEST': the best one).\n"
+      "Raises ValueError for an unknown or unsupported target. Not thread-safe with\n"
+      "concurrent kelvin calls: set it up front.");
+  m.def(
+      "set_num_threads",
+      [](py::handle n) {
+        if (PyBool_Check(n.ptr()) || !PyIndex_Check(n.ptr())) {
+          kp::raise(PyExc_TypeError, "n must be an int (got " + kp::type_name(n) + ")");
+        }
+        int overflow = 0;
+        const auto i = py::reinterpret_steal<py::object>(PyNumber_Index(n.ptr()));
+        if (!i) throw py::error_already_set();
+        const long long v = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+        if (overflow != 0 || v < 0 || v > 1 << 20) {
+          kp::raise(PyExc_ValueError,
+                    "n must be >= 0 (0: all cores) (got " + kp::repr_of(n) + ")");
+        }
+        kelvin::set_num_threads(static_cast<int>(v));
+      },
+      py::arg("n"),
+      "Threads for later calls: n >= 1 at most n threads, 0 all cores (the default).");
+  m.def("get_num_threads", &kelvin::get_num_threads,
+        "The number of threads calls use at most (all cores unless set_num_threads chose fewer).");
+}
