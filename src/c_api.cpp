@@ -39,8 +39,9 @@ kelvin::options make_options(size_t rows, double temperature, const double* temp
   o.temperature = temperature;
   if (temperatures != nullptr) o.temperatures = {temperatures, rows};
   if (empty_row != KELVIN_EMPTY_ROW_NAN && empty_row != KELVIN_EMPTY_ROW_ZERO) {
-    throw kelvin::error("empty_row must be KELVIN_EMPTY_ROW_NAN (0) or KELVIN_EMPTY_ROW_ZERO (1), got " +
-                        std::to_string(empty_row));
+    throw kelvin::error(
+        "empty_row must be KELVIN_EMPTY_ROW_NAN (0) or KELVIN_EMPTY_ROW_ZERO (1), got " +
+        std::to_string(empty_row));
   }
   o.empty_row = empty_row == KELVIN_EMPTY_ROW_ZERO ? kelvin::empty_row_policy::zero
                                                    : kelvin::empty_row_policy::nan;
@@ -60,14 +61,17 @@ template <class T, class Fn>
 kelvin_status reduce(Fn fn, const T* x, T* out, size_t rows, size_t cols, size_t xs,
                      double temperature) {
   return guarded([&] {
-    if (out == nullptr && rows > 0) throw kelvin::error("out is null but rows is " + std::to_string(rows));
+    if (out == nullptr && rows > 0)
+      throw kelvin::error("out is null but rows is " + std::to_string(rows));
     fn(kelvin::matrix_view<const T>(x, rows, cols, xs), std::span<T>(out, rows),
        make_options(rows, temperature, nullptr, KELVIN_EMPTY_ROW_NAN));
   });
 }
 
 // Overload sets as callables.
-constexpr auto kSoftmax = [](auto x, auto y, const kelvin::options& o) { kelvin::softmax(x, y, o); };
+constexpr auto kSoftmax = [](auto x, auto y, const kelvin::options& o) {
+  kelvin::softmax(x, y, o);
+};
 constexpr auto kLogSoftmax = [](auto x, auto y, const kelvin::options& o) {
   kelvin::log_softmax(x, y, o);
 };
@@ -82,21 +86,21 @@ constexpr auto kSmoothMax = [](auto x, auto y, const kelvin::options& o) {
 
 extern "C" {
 
-#define KELVIN_C_ELEMENTWISE(NAME, FN, T)                                                      \
-  kelvin_status NAME(const T* x, T* y, size_t rows, size_t cols, size_t xs, size_t ys,         \
-                     double temperature) {                                                     \
-    return elementwise<T>(FN, x, y, rows, cols, xs, ys, temperature, nullptr,                  \
-                          KELVIN_EMPTY_ROW_NAN);                                               \
+#define KELVIN_C_ELEMENTWISE(NAME, FN, T)                                              \
+  kelvin_status NAME(const T* x, T* y, size_t rows, size_t cols, size_t xs, size_t ys, \
+                     double temperature) {                                             \
+    return elementwise<T>(FN, x, y, rows, cols, xs, ys, temperature, nullptr,          \
+                          KELVIN_EMPTY_ROW_NAN);                                       \
   }
 #define KELVIN_C_ELEMENTWISE_EX(NAME, FN, T)                                                   \
   kelvin_status NAME(const T* x, T* y, size_t rows, size_t cols, size_t xs, size_t ys,         \
                      double temperature, const double* temperatures, int empty_row) {          \
     return elementwise<T>(FN, x, y, rows, cols, xs, ys, temperature, temperatures, empty_row); \
   }
-#define KELVIN_C_REDUCE(NAME, FN, T)                                                           \
-  kelvin_status NAME(const T* x, T* out, size_t rows, size_t cols, size_t xs,                  \
-                     double temperature) {                                                     \
-    return reduce<T>(FN, x, out, rows, cols, xs, temperature);                                 \
+#define KELVIN_C_REDUCE(NAME, FN, T)                                          \
+  kelvin_status NAME(const T* x, T* out, size_t rows, size_t cols, size_t xs, \
+                     double temperature) {                                    \
+    return reduce<T>(FN, x, out, rows, cols, xs, temperature);                \
   }
 
 KELVIN_C_ELEMENTWISE(kelvin_softmax_f32, kSoftmax, float)

@@ -115,8 +115,8 @@ void set_target(const std::string& name) {
     }() + ")");
   }
   if (!detail::target_supported(*t)) {
-    throw error("set_target: target '" + name + "' is not supported by this CPU (supported: " +
-                detail::supported_list() + ")");
+    throw error("set_target: target '" + name +
+                "' is not supported by this CPU (supported: " + detail::supported_list() + ")");
   }
   detail::select_target(*t);
 }

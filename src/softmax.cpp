@@ -241,42 +241,42 @@ void axis_reduce(family f, axis_view<const T> x, axis_view<T> out, const options
 
 using detail::family;
 
-#define KELVIN_DEFINE_FAMILY(T)                                                                  \
-  void softmax(std::span<const T> x, std::span<T> y, const options& opt) {                      \
-    detail::one_row(family::softmax, x, y, opt);                                                \
-  }                                                                                              \
-  void log_softmax(std::span<const T> x, std::span<T> y, const options& opt) {                  \
-    detail::one_row(family::log_softmax, x, y, opt);                                            \
-  }                                                                                              \
-  T log_partition(std::span<const T> x, const options& opt) {                                   \
-    return detail::one_row_reduce(family::log_partition, x, opt);                               \
-  }                                                                                              \
-  T smooth_max(std::span<const T> x, const options& opt) {                                      \
-    return detail::one_row_reduce(family::smooth_max, x, opt);                                  \
-  }                                                                                              \
-  void softmax(matrix_view<const T> x, matrix_view<T> y, const options& opt) {                  \
-    detail::rows_elementwise(family::softmax, x, y, opt);                                       \
-  }                                                                                              \
-  void log_softmax(matrix_view<const T> x, matrix_view<T> y, const options& opt) {              \
-    detail::rows_elementwise(family::log_softmax, x, y, opt);                                   \
-  }                                                                                              \
-  void log_partition(matrix_view<const T> x, std::span<T> out, const options& opt) {            \
-    detail::rows_reduce(family::log_partition, x, out, opt);                                    \
-  }                                                                                              \
-  void smooth_max(matrix_view<const T> x, std::span<T> out, const options& opt) {               \
-    detail::rows_reduce(family::smooth_max, x, out, opt);                                       \
-  }                                                                                              \
-  void softmax(axis_view<const T> x, axis_view<T> y, const options& opt) {                      \
-    detail::axis_elementwise(family::softmax, x, y, opt);                                       \
-  }                                                                                              \
-  void log_softmax(axis_view<const T> x, axis_view<T> y, const options& opt) {                  \
-    detail::axis_elementwise(family::log_softmax, x, y, opt);                                   \
-  }                                                                                              \
-  void log_partition(axis_view<const T> x, axis_view<T> out, const options& opt) {              \
-    detail::axis_reduce(family::log_partition, x, out, opt);                                    \
-  }                                                                                              \
-  void smooth_max(axis_view<const T> x, axis_view<T> out, const options& opt) {                 \
-    detail::axis_reduce(family::smooth_max, x, out, opt);                                       \
+#define KELVIN_DEFINE_FAMILY(T)                                                      \
+  void softmax(std::span<const T> x, std::span<T> y, const options& opt) {           \
+    detail::one_row(family::softmax, x, y, opt);                                     \
+  }                                                                                  \
+  void log_softmax(std::span<const T> x, std::span<T> y, const options& opt) {       \
+    detail::one_row(family::log_softmax, x, y, opt);                                 \
+  }                                                                                  \
+  T log_partition(std::span<const T> x, const options& opt) {                        \
+    return detail::one_row_reduce(family::log_partition, x, opt);                    \
+  }                                                                                  \
+  T smooth_max(std::span<const T> x, const options& opt) {                           \
+    return detail::one_row_reduce(family::smooth_max, x, opt);                       \
+  }                                                                                  \
+  void softmax(matrix_view<const T> x, matrix_view<T> y, const options& opt) {       \
+    detail::rows_elementwise(family::softmax, x, y, opt);                            \
+  }                                                                                  \
+  void log_softmax(matrix_view<const T> x, matrix_view<T> y, const options& opt) {   \
+    detail::rows_elementwise(family::log_softmax, x, y, opt);                        \
+  }                                                                                  \
+  void log_partition(matrix_view<const T> x, std::span<T> out, const options& opt) { \
+    detail::rows_reduce(family::log_partition, x, out, opt);                         \
+  }                                                                                  \
+  void smooth_max(matrix_view<const T> x, std::span<T> out, const options& opt) {    \
+    detail::rows_reduce(family::smooth_max, x, out, opt);                            \
+  }                                                                                  \
+  void softmax(axis_view<const T> x, axis_view<T> y, const options& opt) {           \
+    detail::axis_elementwise(family::softmax, x, y, opt);                            \
+  }                                                                                  \
+  void log_softmax(axis_view<const T> x, axis_view<T> y, const options& opt) {       \
+    detail::axis_elementwise(family::log_softmax, x, y, opt);                        \
+  }                                                                                  \
+  void log_partition(axis_view<const T> x, axis_view<T> out, const options& opt) {   \
+    detail::axis_reduce(family::log_partition, x, out, opt);                         \
+  }                                                                                  \
+  void smooth_max(axis_view<const T> x, axis_view<T> out, const options& opt) {      \
+    detail::axis_reduce(family::smooth_max, x, out, opt);                            \
   }
 
 KELVIN_DEFINE_FAMILY(float)

@@ -102,10 +102,10 @@ void random_sweep(const char* target) {
                                sizeof(T) == 4 ? 128 : 256);
     check_row(x, c.temperature, ref, w, "random");
   }
-  std::printf("[accuracy] %s %s random: softmax %.3f ulp, log_softmax %.3f, log_partition %.3f, "
-              "|sum-1| %.3f eps\n",
-              target, sizeof(T) == 4 ? "f32" : "f64", w.softmax, w.log_softmax, w.log_partition,
-              w.sum);
+  std::printf(
+      "[accuracy] %s %s random: softmax %.3f ulp, log_softmax %.3f, log_partition %.3f, "
+      "|sum-1| %.3f eps\n",
+      target, sizeof(T) == 4 ? "f32" : "f64", w.softmax, w.log_softmax, w.log_partition, w.sum);
 }
 
 // Inputs that break naive code.
@@ -163,7 +163,8 @@ void hard_sweep(const char* target) {
   for (const hard& c : cases) {
     const std::vector<T> x(c.x.begin(), c.x.end());
     // Skip the 10^6 rows on all but the best target outside long mode.
-    if (x.size() >= 1000000 && !long_mode() && &detail::active_target() != &detail::compiled_targets()[0] &&
+    if (x.size() >= 1000000 && !long_mode() &&
+        &detail::active_target() != &detail::compiled_targets()[0] &&
         std::string(target) != "SCALAR") {
       continue;
     }
@@ -171,10 +172,10 @@ void hard_sweep(const char* target) {
                                sizeof(T) == 4 ? 128 : 256);
     check_row(x, c.t, ref, w, "hard");
   }
-  std::printf("[accuracy] %s %s hard: softmax %.3f ulp, log_softmax %.3f, log_partition %.3f, "
-              "|sum-1| %.3f eps\n",
-              target, sizeof(T) == 4 ? "f32" : "f64", w.softmax, w.log_softmax, w.log_partition,
-              w.sum);
+  std::printf(
+      "[accuracy] %s %s hard: softmax %.3f ulp, log_softmax %.3f, log_partition %.3f, "
+      "|sum-1| %.3f eps\n",
+      target, sizeof(T) == 4 ? "f32" : "f64", w.softmax, w.log_softmax, w.log_partition, w.sum);
 }
 
 class accuracy : public testing::per_target {};

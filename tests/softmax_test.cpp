@@ -37,7 +37,8 @@ struct results {
 };
 
 template <class T>
-results<T> run_all(const std::vector<T>& x, double t, empty_row_policy pol = empty_row_policy::nan) {
+results<T> run_all(const std::vector<T>& x, double t,
+                   empty_row_policy pol = empty_row_policy::nan) {
   results<T> r;
   r.p.resize(x.size());
   r.logp.resize(x.size());
@@ -112,7 +113,8 @@ void check_hardmax() {
     const auto x = as<T>(xd);
     const std::size_t k = n == 1 ? 1 : 2;
     const auto r = run_all(x, 0.0);
-    expect_limit(r, x, [](T v) { return v == T(5); }, k);
+    expect_limit(
+        r, x, [](T v) { return v == T(5); }, k);
     EXPECT_EQ(r.log_z, static_cast<T>(kInf));  // max > 0
     EXPECT_EQ(r.smax, T(5));
     // max < 0: log_partition -inf; max == 0: log k.
@@ -141,7 +143,8 @@ void check_infinite_temperature() {
     std::size_t live = 0;
     for (T v : x) live += v > -std::numeric_limits<T>::infinity();
     const auto r = run_all(x, kInf);
-    expect_limit(r, x, [](T v) { return v > -std::numeric_limits<T>::infinity(); }, live);
+    expect_limit(
+        r, x, [](T v) { return v > -std::numeric_limits<T>::infinity(); }, live);
     EXPECT_EQ(r.log_z, static_cast<T>(std::log(double(live))));
     if (live >= 2) {
       EXPECT_EQ(r.smax, static_cast<T>(kInf));
@@ -202,7 +205,8 @@ void check_plus_inf() {
     const std::size_t k = n / 3 == n - 1 ? 1 : 2;
     for (double t : {0.0, 1e-30, 0.07, 1.0, 1e30, kInf}) {
       const auto r = run_all(x, t);
-      expect_limit(r, x, [](T v) { return v == std::numeric_limits<T>::infinity(); }, k);
+      expect_limit(
+          r, x, [](T v) { return v == std::numeric_limits<T>::infinity(); }, k);
       EXPECT_EQ(r.log_z, static_cast<T>(kInf));
       EXPECT_EQ(r.smax, static_cast<T>(kInf));
     }
@@ -219,7 +223,7 @@ void check_masks() {
   for (std::size_t n : kLengths) {
     if (n < 2) continue;
     auto xd = std::vector<double>(n);
-        for (double t : {1e-3, 0.07, 1.0, 1e3}) {
+    for (double t : {1e-3, 0.07, 1.0, 1e3}) {
       // Unmasked entries within a few T of each other, so none underflows.
       for (std::size_t i = 0; i < n; ++i) xd[i] = (i % 2 == 1) ? -kInf : double(i % 5) * t;
       const auto x = as<T>(xd);
@@ -433,10 +437,11 @@ void check_batches() {
   std::uniform_real_distribution<double> ud(-10, 10);
   for (auto& v : x) v = static_cast<T>(ud(rng));
   std::vector<double> temps(rows);
-  for (std::size_t r = 0; r < rows; ++r) temps[r] = r == 3 ? 0.0 : (r == 4 ? kInf : 0.05 * double(r + 1));
+  for (std::size_t r = 0; r < rows; ++r)
+    temps[r] = r == 3 ? 0.0 : (r == 4 ? kInf : 0.05 * double(r + 1));
   for (int threads : {1, 2}) {
-    softmax(matrix_view<const T>(x.data(), rows, cols, xs), matrix_view<T>(y.data(), rows, cols, ys),
-            {.temperatures = temps, .threads = threads});
+    softmax(matrix_view<const T>(x.data(), rows, cols, xs),
+            matrix_view<T>(y.data(), rows, cols, ys), {.temperatures = temps, .threads = threads});
     std::vector<T> lz(rows);
     log_partition(matrix_view<const T>(x.data(), rows, cols, xs), std::span<T>(lz),
                   {.temperatures = temps, .threads = threads});
@@ -444,7 +449,8 @@ void check_batches() {
       std::vector<T> row(x.begin() + r * xs, x.begin() + r * xs + cols), want(cols);
       softmax(std::span<const T>(row), std::span<T>(want), {.temperature = temps[r]});
       for (std::size_t c = 0; c < cols; ++c) ASSERT_EQ(y[r * ys + c], want[c]) << r << " " << c;
-      for (std::size_t c = cols; c < ys && r * ys + c < y.size(); ++c) ASSERT_EQ(y[r * ys + c], T(-7));
+      for (std::size_t c = cols; c < ys && r * ys + c < y.size(); ++c)
+        ASSERT_EQ(y[r * ys + c], T(-7));
       EXPECT_EQ(lz[r], log_partition(std::span<const T>(row), {.temperature = temps[r]}));
     }
   }
@@ -472,7 +478,8 @@ void check_axes() {
     for (std::size_t s = 0; s < temps.size(); ++s) temps[s] = 0.3 + 0.1 * double(s % 7);
     const auto xv = axis_view<const T>::contiguous(x.data(), outer, n, inner);
     softmax(xv, axis_view<T>::contiguous(y.data(), outer, n, inner), {.temperatures = temps});
-    log_partition(xv, axis_view<T>::contiguous(lz.data(), outer, 1, inner), {.temperatures = temps});
+    log_partition(xv, axis_view<T>::contiguous(lz.data(), outer, 1, inner),
+                  {.temperatures = temps});
     for (std::size_t o = 0; o < outer; ++o) {
       for (std::size_t i = 0; i < inner; ++i) {
         std::vector<T> row(n), want(n);
@@ -539,11 +546,13 @@ void check_argument_errors() {
   // Stride below the row length.
   EXPECT_THROW(softmax(matrix_view<const T>(x.data(), 3, 4, 3), ym), error);
   EXPECT_THROW(softmax(xm, matrix_view<T>(y.data(), 3, 4, 2)), error);
-  EXPECT_THROW(softmax(matrix_view<const T>(x.data(), 1, 4, 3), matrix_view<T>(y.data(), 1, 4)), error);
+  EXPECT_THROW(softmax(matrix_view<const T>(x.data(), 1, 4, 3), matrix_view<T>(y.data(), 1, 4)),
+               error);
   // Shape mismatch, partial overlap.
   EXPECT_THROW(softmax(xm, matrix_view<T>(y.data(), 3, 3)), error);
   EXPECT_THROW(softmax(std::span<const T>(x.data(), 4), std::span<T>(y.data(), 5)), error);
-  EXPECT_THROW(softmax(matrix_view<const T>(x.data(), 2, 4), matrix_view<T>(x.data() + 2, 2, 4)), error);
+  EXPECT_THROW(softmax(matrix_view<const T>(x.data(), 2, 4), matrix_view<T>(x.data() + 2, 2, 4)),
+               error);
   std::vector<T> out(2);
   EXPECT_THROW(log_partition(xm, std::span<T>(out)), error);
   // Bad options.

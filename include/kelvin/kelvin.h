@@ -25,8 +25,8 @@ typedef enum kelvin_status {
 } kelvin_status;
 
 typedef enum kelvin_empty_row {
-  KELVIN_EMPTY_ROW_NAN = 0,  /* all -inf row: NaN outputs (default) */
-  KELVIN_EMPTY_ROW_ZERO = 1  /* all -inf row: zero probabilities */
+  KELVIN_EMPTY_ROW_NAN = 0, /* all -inf row: NaN outputs (default) */
+  KELVIN_EMPTY_ROW_ZERO = 1 /* all -inf row: zero probabilities */
 } kelvin_empty_row;
 
 /* Softmax / log-softmax over rows of a row-major matrix. */
@@ -35,11 +35,9 @@ kelvin_status kelvin_softmax_f32(const float* x, float* y, size_t rows, size_t c
 kelvin_status kelvin_softmax_f64(const double* x, double* y, size_t rows, size_t cols,
                                  size_t x_row_stride, size_t y_row_stride, double temperature);
 kelvin_status kelvin_log_softmax_f32(const float* x, float* y, size_t rows, size_t cols,
-                                     size_t x_row_stride, size_t y_row_stride,
-                                     double temperature);
+                                     size_t x_row_stride, size_t y_row_stride, double temperature);
 kelvin_status kelvin_log_softmax_f64(const double* x, double* y, size_t rows, size_t cols,
-                                     size_t x_row_stride, size_t y_row_stride,
-                                     double temperature);
+                                     size_t x_row_stride, size_t y_row_stride, double temperature);
 /* out[r] = log sum_j exp(x[r][j] / T), one value per row. */
 kelvin_status kelvin_log_partition_f32(const float* x, float* out, size_t rows, size_t cols,
                                        size_t x_row_stride, double temperature);
@@ -54,13 +52,11 @@ kelvin_status kelvin_smooth_max_f64(const double* x, double* out, size_t rows, s
 /* Extended forms: `temperatures` (may be NULL) gives one temperature per row and
  * overrides `temperature`; `empty_row` is a kelvin_empty_row. */
 kelvin_status kelvin_softmax_ex_f32(const float* x, float* y, size_t rows, size_t cols,
-                                    size_t x_row_stride, size_t y_row_stride,
-                                    double temperature, const double* temperatures,
-                                    int empty_row);
+                                    size_t x_row_stride, size_t y_row_stride, double temperature,
+                                    const double* temperatures, int empty_row);
 kelvin_status kelvin_softmax_ex_f64(const double* x, double* y, size_t rows, size_t cols,
-                                    size_t x_row_stride, size_t y_row_stride,
-                                    double temperature, const double* temperatures,
-                                    int empty_row);
+                                    size_t x_row_stride, size_t y_row_stride, double temperature,
+                                    const double* temperatures, int empty_row);
 kelvin_status kelvin_log_softmax_ex_f32(const float* x, float* y, size_t rows, size_t cols,
                                         size_t x_row_stride, size_t y_row_stride,
                                         double temperature, const double* temperatures,

@@ -46,8 +46,8 @@ struct matrix_view {
       : data(d), rows(r), cols(c), row_stride(c) {}
   // matrix_view<float> converts to matrix_view<const float>.
   template <class U>
-    requires(std::is_same_v<const U, T> && !std::is_same_v<U, T>)
-  constexpr matrix_view(const matrix_view<U>& o)  // NOLINT(google-explicit-constructor)
+  requires(std::is_same_v<const U, T> && !std::is_same_v<U, T>) constexpr matrix_view(
+      const matrix_view<U>& o)  // NOLINT(google-explicit-constructor)
       : data(o.data), rows(o.rows), cols(o.cols), row_stride(o.row_stride) {}
 
   constexpr T* row(std::size_t r) const { return data + r * row_stride; }
@@ -79,8 +79,7 @@ struct axis_view {
             1};
   }
   constexpr operator axis_view<const T>() const  // NOLINT(google-explicit-constructor)
-    requires(!std::is_const_v<T>)
-  {
+      requires(!std::is_const_v<T>) {
     return {data, outer, axis, inner, outer_stride, axis_stride, inner_stride};
   }
 };

@@ -6,8 +6,8 @@
 //   exp(a) := exp(r) * 2^n                    (2^n built in the exponent bits)
 //
 // ExpNegF32 serves float data computed in double: degree 8 keeps the relative
-// error below 3e-10 (0.0025 float ulp; 2.72e-10 measured exhaustively); arguments below -120 give 0, since such
-// a term is < 2^-173 and every output derived from it rounds as if it were 0.
+// error below 3e-10 (0.0025 float ulp; 2.72e-10 measured exhaustively); arguments below -120 give
+// 0, since such a term is < 2^-173 and every output derived from it rounds as if it were 0.
 // ExpNegF64 serves double data: a double-double argument and result, degree 13
 // (remainder below 0.04 ulp), and subnormal results scaled in two steps so
 // that they are rounded once; arguments below -746 give 0.

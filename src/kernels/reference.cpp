@@ -93,13 +93,11 @@ void softmax_out_f64(const double* x, double* y, std::size_t n, const row_args& 
   }
 }
 
-void log_softmax_out_f32(const float* x, float* y, std::size_t n, const row_args& a,
-                         dd log_sum) {
+void log_softmax_out_f32(const float* x, float* y, std::size_t n, const row_args& a, dd log_sum) {
   for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>(arg_f(x[i], a) - log_sum.hi);
 }
 
-void log_softmax_out_f64(const double* x, double* y, std::size_t n, const row_args& a,
-                         dd log_sum) {
+void log_softmax_out_f64(const double* x, double* y, std::size_t n, const row_args& a, dd log_sum) {
   for (std::size_t i = 0; i < n; ++i) {
     const dd arg = arg_d(x[i], a);
     if (!std::isfinite(arg.hi)) {
@@ -117,8 +115,7 @@ void exp_neg_f32(const double* hi, const double*, double* out, double*, std::siz
   for (std::size_t i = 0; i < n; ++i) out[i] = std::exp(hi[i]);
 }
 
-void exp_neg_f64(const double* hi, const double* lo, double* out, double* out_lo,
-                 std::size_t n) {
+void exp_neg_f64(const double* hi, const double* lo, double* out, double* out_lo, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     const dd e = exp_dd(hi[i], lo[i]);
     out[i] = e.hi;
@@ -129,10 +126,10 @@ void exp_neg_f64(const double* hi, const double* lo, double* out, double* out_lo
 row_scan scan_f32(const float* x, std::size_t n) { return scan(x, n); }
 row_scan scan_f64(const double* x, std::size_t n) { return scan(x, n); }
 
-const kernel_table<float> kRefF32{&scan_f32, &exp_sum_f32, &softmax_out_f32,
-                                  &log_softmax_out_f32, &exp_neg_f32};
-const kernel_table<double> kRefF64{&scan_f64, &exp_sum_f64, &softmax_out_f64,
-                                   &log_softmax_out_f64, &exp_neg_f64};
+const kernel_table<float> kRefF32{&scan_f32, &exp_sum_f32, &softmax_out_f32, &log_softmax_out_f32,
+                                  &exp_neg_f32};
+const kernel_table<double> kRefF64{&scan_f64, &exp_sum_f64, &softmax_out_f64, &log_softmax_out_f64,
+                                   &exp_neg_f64};
 
 }  // namespace
 

@@ -142,8 +142,7 @@ HWY_INLINE VDD ArgD(VD x, const ArgsD& a) {
   const VD q = hn::Mul(big_d, a.inv_u);
   const VD qu = hn::Mul(q, a.u);
   // D - q*u + D_lo; D - qu is exact (qu is within a few ulp of D).
-  const VD rem =
-      hn::MulAdd(d_lo, a.s1, hn::Sub(hn::Sub(big_d, qu), ProductError(d, q, a.u, qu)));
+  const VD rem = hn::MulAdd(d_lo, a.s1, hn::Sub(hn::Sub(big_d, qu), ProductError(d, q, a.u, qu)));
   const auto ok = hn::And(hn::IsFinite(q), hn::IsFinite(rem));
   return {q, hn::IfThenElseZero(ok, hn::Mul(rem, a.inv_u))};
 }
@@ -194,9 +193,8 @@ dd ExpSumF64(const double* HWY_RESTRICT x, size_t n, const row_args& a) {
 void SoftmaxOutF32(const float* x, float* y, size_t n, const row_args& a, dd inv) {
   const DD d;
   const VD m = hn::Set(d, a.m), inv_u = hn::Set(d, a.inv_u), vinv = hn::Set(d, inv.hi);
-  ForEachVec(x, y, n, [&](VD v) HWY_ATTR {
-    return hn::Mul(ExpNegF32(d, ArgF(v, m, inv_u)), vinv);
-  });
+  ForEachVec(x, y, n,
+             [&](VD v) HWY_ATTR { return hn::Mul(ExpNegF32(d, ArgF(v, m, inv_u)), vinv); });
 }
 
 // (e + e_lo) * (ih + il) rounded once.

@@ -9,9 +9,9 @@ namespace kelvin::testing {
 
 struct row_reference::impl {
   int bits;
-  std::vector<__mpfr_struct> arg;          // (x_i - m) / T
-  std::vector<__mpfr_struct> p;          // softmax_i
-  std::vector<__mpfr_struct> logp;         // log_softmax_i
+  std::vector<__mpfr_struct> arg;   // (x_i - m) / T
+  std::vector<__mpfr_struct> p;     // softmax_i
+  std::vector<__mpfr_struct> logp;  // log_softmax_i
   mpfr_t log_z;                     // log_partition
 };
 
@@ -29,8 +29,7 @@ double ulps(mpfr_srcptr exact, double computed, fp_format f, bool floor_one, int
     if (overflows) return 0;
   }
   if (mpfr_inf_p(exact) || std::isinf(computed)) {
-    if (mpfr_inf_p(exact) && std::isinf(computed) &&
-        (mpfr_sgn(exact) > 0) == (computed > 0)) {
+    if (mpfr_inf_p(exact) && std::isinf(computed) && (mpfr_sgn(exact) > 0) == (computed > 0)) {
       return 0;
     }
     return std::numeric_limits<double>::infinity();

@@ -38,7 +38,7 @@ inline std::string target_name(const ::testing::TestParamInfo<const detail::targ
 }  // namespace kelvin::testing
 
 // INSTANTIATE_PER_TARGET(suite) runs every TEST_P of `suite` on every target.
-#define KELVIN_INSTANTIATE_PER_TARGET(suite)                                     \
-  INSTANTIATE_TEST_SUITE_P(targets, suite,                                       \
+#define KELVIN_INSTANTIATE_PER_TARGET(suite)                                          \
+  INSTANTIATE_TEST_SUITE_P(targets, suite,                                            \
                            ::testing::ValuesIn(kelvin::testing::supported_targets()), \
                            kelvin::testing::target_name)
