@@ -10,7 +10,8 @@ namespace kelvin {
 const char* version() noexcept;
 
 // The SIMD target the kernels run on now: "AVX3", "AVX2", "SSE4", "SSSE3",
-// "EMU128" (Highway's portable vectors) or "SCALAR" (kelvin's reference).
+// "HWY_SCALAR" or "EMU128" (Highway's portable fallback, whichever this build
+// has), "NEON"/"SVE" on Arm, or "SCALAR" (kelvin's scalar reference).
 // The environment variable KELVIN_FORCE_TARGET=NAME, read once at first use,
 // or set_target(NAME) picks another one this CPU supports.
 const char* active_target() noexcept;
@@ -28,6 +29,7 @@ void set_target(const std::string& name);
 // Default number of threads for calls whose options say threads = 0.
 // n = 0: all cores (the initial setting).
 void set_num_threads(int n);
+// The resolved default: the number set, or the core count after set(0).
 int get_num_threads() noexcept;
 
 }  // namespace kelvin

@@ -80,9 +80,9 @@ split_args normalize(int argc, char** argv) {
   return out;
 }
 
-// CLI11's "The following arguments were not expected" rephrased for the one
-// case a person meets most: a subcommand or option name mistyped, or a
-// negative value such as -inf written before "--".
+// CLI11's "The following arguments were not expected" rephrased for the
+// cases a person meets: a mistyped subcommand or option, or a negative value
+// such as -inf written before "--".
 std::string describe_extras(const CLI::App& app) {
   const CLI::App* owner = &app;
   if (app.remaining().empty()) {
