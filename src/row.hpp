@@ -2,12 +2,15 @@
 // path over a kernel table. Shared by every driver (rows, axes, C ABI).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <vector>
 
 #include "kelvin/types.hpp"
 #include "src/kernels/kernels.hpp"
+#include "src/threads.hpp"
 
 namespace kelvin::detail {
 
@@ -59,16 +62,86 @@ std::size_t count_if_row(const T* x, std::size_t n, auto pred) {
   return k;
 }
 
+// Long rows are cut into chunks of kChunk entries whatever the thread count,
+// so that a row's sums, and so its results, do not depend on it; the chunks
+// of one pass run on `threads` threads, and their (max, sum) partial results
+// merge in chunk order.
+inline constexpr std::size_t kChunk = std::size_t{1} << 16;
+
+// The kernels of one target applied to a whole row, chunked as above.
+template <class T>
+class row_exec {
+ public:
+  row_exec(const kernel_table<T>& k, int threads) : k_(k), threads_(threads) {}
+
+  row_scan scan(const T* x, std::size_t n) const {
+    if (n <= kChunk) return k_.scan(x, n);
+    std::vector<row_scan> part(chunks(n));
+    parallel_for(part.size(), threads_,
+                 [&](std::size_t c) { part[c] = k_.scan(x + c * kChunk, chunk_size(n, c)); });
+    row_scan s = part[0];
+    for (const row_scan& p : part) {
+      s.has_nan = s.has_nan || p.has_nan;
+      s.max = std::fmax(s.max, p.max);
+      s.min = std::fmin(s.min, p.min);
+    }
+    return s;
+  }
+
+  dd exp_sum(const T* x, std::size_t n, const row_args& a, T* store) const {
+    if (n <= kChunk) return k_.exp_sum(x, n, a, store);
+    std::vector<dd> part(chunks(n));
+    parallel_for(part.size(), threads_, [&](std::size_t c) {
+      part[c] = k_.exp_sum(x + c * kChunk, chunk_size(n, c), a,
+                           store == nullptr ? nullptr : store + c * kChunk);
+    });
+    double hi = 0, lo = 0;
+    for (const dd& p : part) {
+      const double t = hi + p.hi;
+      const double bp = t - hi;
+      lo += (hi - (t - bp)) + (p.hi - bp) + p.lo;
+      hi = t;
+    }
+    const double t = hi + lo;
+    return {t, lo - (t - hi)};
+  }
+
+  void softmax_out(const T* x, T* y, std::size_t n, const row_args& a, dd inv) const {
+    each_chunk(n, [&](std::size_t o, std::size_t m) { k_.softmax_out(x + o, y + o, m, a, inv); });
+  }
+  void scale(T* y, std::size_t n, dd inv) const {
+    each_chunk(n, [&](std::size_t o, std::size_t m) { k_.scale(y + o, m, inv); });
+  }
+  void log_softmax_out(const T* x, T* y, std::size_t n, const row_args& a, dd log_sum) const {
+    each_chunk(
+        n, [&](std::size_t o, std::size_t m) { k_.log_softmax_out(x + o, y + o, m, a, log_sum); });
+  }
+
+ private:
+  static std::size_t chunks(std::size_t n) { return (n + kChunk - 1) / kChunk; }
+  static std::size_t chunk_size(std::size_t n, std::size_t c) {
+    return std::min(kChunk, n - c * kChunk);
+  }
+  template <class F>
+  void each_chunk(std::size_t n, F&& f) const {
+    if (n <= kChunk) return f(0, n);
+    parallel_for(chunks(n), threads_, [&](std::size_t c) { f(c * kChunk, chunk_size(n, c)); });
+  }
+
+  const kernel_table<T>& k_;
+  int threads_;
+};
+
 // Computes one row. softmax / log_softmax write y[0, n); log_partition and
 // smooth_max write *y. t is a validated temperature (>= 0, not NaN).
 template <class T>
-void compute_row(family f, const kernel_table<T>& k, const T* x, T* y, std::size_t n, double t,
+void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n, double t,
                  empty_row_policy policy) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
   constexpr T kNaN = std::numeric_limits<T>::quiet_NaN();
   const bool reduce = is_reduction(f);
 
-  const row_scan s = n == 0 ? row_scan{-kInf, false} : k.scan(x, n);
+  const row_scan s = n == 0 ? row_scan{-kInf, kInf, false} : k.scan(x, n);
   if (s.has_nan) {  // any NaN: the whole row is NaN
     if (reduce) {
       *y = kNaN;
@@ -133,11 +206,19 @@ void compute_row(family f, const kernel_table<T>& k, const T* x, T* y, std::size
   }
   a.u = t * a.s0 * a.s1;
   a.inv_u = 1.0 / a.u;
-  const dd sum = k.exp_sum(x, n, a);
   if (f == family::softmax) {
-    k.softmax_out(x, y, n, a, reciprocal(sum));
+    if constexpr (sizeof(T) == 4) {
+      // float: store exp rounded to float while summing, then scale in double
+      // (one exponential per entry; two roundings to float, within 1.5 ulp).
+      k.scale(y, n, reciprocal(k.exp_sum(x, n, a, y)));
+    } else {
+      // double: the exponential is a double-double; recomputing it keeps the
+      // product e * (1/S) to a single rounding.
+      k.softmax_out(x, y, n, a, reciprocal(k.exp_sum(x, n, a, nullptr)));
+    }
     return;
   }
+  const dd sum = k.exp_sum(x, n, a, nullptr);
   const dd log_sum = sizeof(T) == 8 ? log_dd(sum) : dd{std::log(sum.hi), 0.0};
   switch (f) {
     case family::log_softmax:

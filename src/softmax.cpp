@@ -101,8 +101,12 @@ void check_pair(const matrix_view<const T>& x, const matrix_view<T>& y) {
 
 template <class T>
 void run_rows(family f, matrix_view<const T> x, T* y, std::size_t y_stride, const options& opt) {
-  const kernel_table<T>& k = table<T>(active_target());
   const int threads = plan_threads(opt.threads, x.rows, x.cols);
+  // One thread per row, or, for fewer rows than threads, threads within rows.
+  const int inner = threads > 1 || x.cols <= kChunk
+                        ? 1
+                        : plan_threads(opt.threads, (x.cols + kChunk - 1) / kChunk, kChunk);
+  const row_exec<T> k(table<T>(active_target()), inner);
   parallel_for(x.rows, threads, [&](std::size_t r) {
     T* yr = f == family::softmax || f == family::log_softmax ? y + r * y_stride : y + r;
     compute_row(f, k, x.row(r), yr, x.cols, temperature_of_row(opt, r), opt.empty_row);
@@ -175,7 +179,7 @@ T* at(const axis_view<T>& v, std::size_t o, std::size_t a, std::size_t i) {
 // compute in place, scatter), which also makes x == y safe.
 template <class T>
 void axis_slices(family f, axis_view<const T> x, axis_view<T> y, const options& opt) {
-  const kernel_table<T>& k = table<T>(active_target());
+  const row_exec<T> k(table<T>(active_target()), 1);
   const std::size_t n = x.axis;
   const bool reduce = f == family::log_partition || f == family::smooth_max;
   const std::size_t slices = x.outer * x.inner;

@@ -521,6 +521,36 @@ TEST(threads, results_do_not_depend_on_the_thread_count) {
   EXPECT_EQ(y1, y2);
 }
 
+TEST(threads, one_long_row_split_over_threads_gives_the_same_results) {
+  // Long enough for several chunks, with a tail chunk and specials mid-row.
+  const std::size_t n = 3 * 65536 + 77;
+  std::vector<float> x(n), y1(n), y2(n);
+  for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<float>(std::sin(double(i) * 0.001) * 30);
+  x[70000] = -std::numeric_limits<float>::infinity();
+  for (auto f : {0, 1}) {
+    for (int threads : {1, 2}) {
+      auto& y = threads == 1 ? y1 : y2;
+      const options o{.temperature = 0.3, .threads = threads};
+      if (f == 0) {
+        softmax(std::span<const float>(x), std::span<float>(y), o);
+      } else {
+        log_softmax(std::span<const float>(x), std::span<float>(y), o);
+      }
+    }
+    EXPECT_EQ(y1, y2);
+  }
+  EXPECT_EQ(log_partition(std::span<const float>(x), {.temperature = 0.3, .threads = 1}),
+            log_partition(std::span<const float>(x), {.temperature = 0.3, .threads = 2}));
+  // A NaN in a later chunk still makes the whole row NaN; +inf in another chunk wins.
+  x[150000] = std::numeric_limits<float>::quiet_NaN();
+  softmax(std::span<const float>(x), std::span<float>(y1), {.threads = 2});
+  EXPECT_TRUE(std::isnan(y1[0]));
+  x[150000] = std::numeric_limits<float>::infinity();
+  softmax(std::span<const float>(x), std::span<float>(y1), {.threads = 2});
+  EXPECT_EQ(y1[150000], 1.0f);
+  EXPECT_EQ(y1[0], 0.0f);
+}
+
 // ---- argument errors ---------------------------------------------------------
 
 template <class T>

@@ -44,11 +44,15 @@ struct kernel_table {
   // max over the row and whether any entry is NaN.
   row_scan (*scan)(const T* x, std::size_t n);
   // sum_i exp(arg_i). Float rows sum in double (lo = 0); double rows sum
-  // double-double exponentials with a compensated sum.
-  dd (*exp_sum)(const T* x, std::size_t n, const row_args& a);
+  // double-double exponentials with a compensated sum. When `store` is not
+  // null, exp(arg_i) rounded to T is also written to store[i] (store may be x).
+  dd (*exp_sum)(const T* x, std::size_t n, const row_args& a, T* store);
   // y_i = exp(arg_i) * inv_sum (the exponential recomputed from x, so that
   // the only rounding to T is the last one; y may equal x).
   void (*softmax_out)(const T* x, T* y, std::size_t n, const row_args& a, dd inv_sum);
+  // y_i = y_i * inv_sum in double (after exp_sum stored the exponentials):
+  // one pass and one exponential less than softmax_out, for one more rounding.
+  void (*scale)(T* y, std::size_t n, dd inv_sum);
   // y_i = arg_i - log_sum.
   void (*log_softmax_out)(const T* x, T* y, std::size_t n, const row_args& a, dd log_sum);
   // The exponential these kernels use, exposed for its tests:

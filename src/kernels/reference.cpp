@@ -64,18 +64,23 @@ inline dd exp_d(double x, const row_args& a) {
   return exp_dd(arg.hi, arg.lo);
 }
 
-dd exp_sum_f32(const float* x, std::size_t n, const row_args& a) {
+dd exp_sum_f32(const float* x, std::size_t n, const row_args& a, float* store) {
   double s = 0;
-  for (std::size_t i = 0; i < n; ++i) s += exp_f(x[i], a);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double e = exp_f(x[i], a);
+    s += e;
+    if (store != nullptr) store[i] = static_cast<float>(e);
+  }
   return {s, 0.0};
 }
 
-dd exp_sum_f64(const double* x, std::size_t n, const row_args& a) {
+dd exp_sum_f64(const double* x, std::size_t n, const row_args& a, double* store) {
   double s = 0, c = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const dd e = exp_d(x[i], a);
     two_sum_acc(s, c, e.hi);
     c += e.lo;
+    if (store != nullptr) store[i] = e.hi;
   }
   const double t = s + c;
   return {t, c - (t - s)};
@@ -92,6 +97,16 @@ void softmax_out_f64(const double* x, double* y, std::size_t n, const row_args& 
     y[i] = std::fma(e.hi, inv.hi, std::fma(e.hi, inv.lo, e.lo * inv.hi));
   }
 }
+
+template <class T>
+void scale(T* y, std::size_t n, dd inv) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = y[i];
+    y[i] = static_cast<T>(std::fma(v, inv.hi, v * inv.lo));
+  }
+}
+void scale_f32(float* y, std::size_t n, dd inv) { scale(y, n, inv); }
+void scale_f64(double* y, std::size_t n, dd inv) { scale(y, n, inv); }
 
 void log_softmax_out_f32(const float* x, float* y, std::size_t n, const row_args& a, dd log_sum) {
   for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>(arg_f(x[i], a) - log_sum.hi);
@@ -126,10 +141,10 @@ void exp_neg_f64(const double* hi, const double* lo, double* out, double* out_lo
 row_scan scan_f32(const float* x, std::size_t n) { return scan(x, n); }
 row_scan scan_f64(const double* x, std::size_t n) { return scan(x, n); }
 
-const kernel_table<float> kRefF32{&scan_f32, &exp_sum_f32, &softmax_out_f32, &log_softmax_out_f32,
-                                  &exp_neg_f32};
-const kernel_table<double> kRefF64{&scan_f64, &exp_sum_f64, &softmax_out_f64, &log_softmax_out_f64,
-                                   &exp_neg_f64};
+const kernel_table<float> kRefF32{&scan_f32,  &exp_sum_f32,         &softmax_out_f32,
+                                  &scale_f32, &log_softmax_out_f32, &exp_neg_f32};
+const kernel_table<double> kRefF64{&scan_f64,  &exp_sum_f64,         &softmax_out_f64,
+                                   &scale_f64, &log_softmax_out_f64, &exp_neg_f64};
 
 }  // namespace
 

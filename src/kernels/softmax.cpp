@@ -148,24 +148,25 @@ HWY_INLINE VDD ArgD(VD x, const ArgsD& a) {
 }
 
 // ---- pass 2: sum of exponentials ----------------------------------------------
-dd ExpSumF32(const float* HWY_RESTRICT x, size_t n, const row_args& a) {
+dd ExpSumF32(const float* x, size_t n, const row_args& a, float* store) {
   const DD d;
   const VD m = hn::Set(d, a.m), inv_u = hn::Set(d, a.inv_u);
   VD sum = hn::Zero(d);
-  ForEachVec(x, static_cast<float*>(nullptr), n, [&](VD v) HWY_ATTR {
-    sum = hn::Add(sum, ExpNegF32(d, ArgF(v, m, inv_u)));
-    return sum;
+  ForEachVec(x, store, n, [&](VD v) HWY_ATTR {
+    const VD e = ExpNegF32(d, ArgF(v, m, inv_u));
+    sum = hn::Add(sum, e);
+    return e;
   });
   return {hn::GetLane(hn::SumOfLanes(d, sum)), 0.0};
 }
 
 // Two-sum accumulation of the exponentials' high parts per lane (their low
 // parts go to the compensation), then across lanes.
-dd ExpSumF64(const double* HWY_RESTRICT x, size_t n, const row_args& a) {
+dd ExpSumF64(const double* x, size_t n, const row_args& a, double* store) {
   const DD d;
   const ArgsD args(a);
   VD s = hn::Zero(d), c = hn::Zero(d);
-  ForEachVec(x, static_cast<double*>(nullptr), n, [&](VD v) HWY_ATTR {
+  ForEachVec(x, store, n, [&](VD v) HWY_ATTR {
     const VDD arg = ArgD(v, args);
     VD e_lo;
     const VD e = ExpNegF64(d, arg.hi, arg.lo, &e_lo);
@@ -173,7 +174,7 @@ dd ExpSumF64(const double* HWY_RESTRICT x, size_t n, const row_args& a) {
     const VD bp = hn::Sub(t, s);
     c = hn::Add(c, hn::Add(hn::Add(hn::Sub(s, hn::Sub(t, bp)), hn::Sub(e, bp)), e_lo));
     s = t;
-    return s;
+    return e;
   });
   HWY_ALIGN double ls[hn::MaxLanes(DD())], lc[hn::MaxLanes(DD())];
   hn::Store(s, d, ls);
@@ -209,6 +210,15 @@ void SoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, dd i
     return MulAddOnce(d, e, ih, hn::MulAdd(e, il, hn::Mul(e_lo, ih)));
   });
 }
+
+template <class T>
+void Scale(T* y, size_t n, dd inv) {
+  const DD d;
+  const VD ih = hn::Set(d, inv.hi), il = hn::Set(d, inv.lo);
+  ForEachVec(y, y, n, [&](VD v) HWY_ATTR { return MulDD(d, v, ih, il); });
+}
+void ScaleF32(float* y, size_t n, dd inv) { Scale(y, n, inv); }
+void ScaleF64(double* y, size_t n, dd inv) { Scale(y, n, inv); }
 
 void LogSoftmaxOutF32(const float* x, float* y, size_t n, const row_args& a, dd log_sum) {
   const DD d;
@@ -262,13 +272,13 @@ row_scan ScanF32(const float* x, size_t n) { return Scan(x, n); }
 row_scan ScanF64(const double* x, size_t n) { return Scan(x, n); }
 
 const detail::kernel_table<float>* TableF32() {
-  static const detail::kernel_table<float> t{&ScanF32, &ExpSumF32, &SoftmaxOutF32,
-                                             &LogSoftmaxOutF32, &ExpNegBatchF32};
+  static const detail::kernel_table<float> t{&ScanF32,  &ExpSumF32,        &SoftmaxOutF32,
+                                             &ScaleF32, &LogSoftmaxOutF32, &ExpNegBatchF32};
   return &t;
 }
 const detail::kernel_table<double>* TableF64() {
-  static const detail::kernel_table<double> t{&ScanF64, &ExpSumF64, &SoftmaxOutF64,
-                                              &LogSoftmaxOutF64, &ExpNegBatchF64};
+  static const detail::kernel_table<double> t{&ScanF64,  &ExpSumF64,        &SoftmaxOutF64,
+                                              &ScaleF64, &LogSoftmaxOutF64, &ExpNegBatchF64};
   return &t;
 }
 
