@@ -23,7 +23,7 @@ double ulps(mpfr_srcptr exact, double computed, fp_format f, bool floor_one, int
     // Overflow is the correct rounding at or beyond max + ulp/2 = 2^(emax+1) - 2^(emax-p).
     mpfr_t lim;
     mpfr_init2(lim, f.precision + 2);
-    mpfr_set_ui_2exp(lim, (1u << (f.precision + 1)) - 1, f.emax - f.precision, MPFR_RNDN);
+    mpfr_set_ui_2exp(lim, (1ul << (f.precision + 1)) - 1, f.emax - f.precision, MPFR_RNDN);
     const bool overflows = mpfr_cmpabs(exact, lim) >= 0;
     mpfr_clear(lim);
     if (overflows) return 0;
