@@ -57,9 +57,30 @@ HWY_INLINE void StoreAs(VD v, float* p) {
 }
 HWY_INLINE void StoreAs(VD v, double* p) { hn::StoreU(v, DD(), p); }
 
+// Masked tail loads / stores of n < Lanes lanes (targets whose masked memory
+// ops cannot fault); masked-off lanes read as -inf.
+HWY_INLINE VD LoadTail(DD d, const float* p, size_t n) {
+  const DS<float> ds;
+  const VD v = hn::PromoteTo(d, hn::MaskedLoad(hn::FirstN(ds, n), ds, p));
+  return hn::IfThenElse(hn::FirstN(d, n), v, hn::Set(d, -HUGE_VAL));
+}
+HWY_INLINE VD LoadTail(DD d, const double* p, size_t n) {
+  const auto m = hn::FirstN(d, n);
+  return hn::IfThenElse(m, hn::MaskedLoad(m, d, p), hn::Set(d, -HUGE_VAL));
+}
+HWY_INLINE void StoreTail(VD v, float* p, size_t n) {
+  const DS<float> ds;
+  hn::BlendedStore(hn::DemoteTo(ds, v), hn::FirstN(ds, n), ds, p);
+}
+HWY_INLINE void StoreTail(VD v, double* p, size_t n) {
+  const DD d;
+  hn::BlendedStore(v, hn::FirstN(d, n), d, p);
+}
+
 // Runs r = f(v) over x[0, n) in double vectors and, when y is not null, stores
-// r to y (y may equal x). The tail goes through a local buffer padded with
-// -inf, which every kernel maps to a zero exponential.
+// r to y (y may equal x). Tail lanes beyond n read as -inf, which every kernel
+// maps to a zero exponential: masked loads where the target's cannot fault,
+// else a local padded buffer.
 template <class T, class F>
 HWY_INLINE void ForEachVec(const T* x, T* y, size_t n, F&& f) {
   const DD d;
@@ -69,16 +90,20 @@ HWY_INLINE void ForEachVec(const T* x, T* y, size_t n, F&& f) {
     const VD r = f(LoadAs(d, x + i));
     if (y != nullptr) StoreAs(r, y + i);
   }
-  if (i < n) {
-    T buf[hn::MaxLanes(DD())];
-    for (size_t k = 0; k < N; ++k) buf[k] = -std::numeric_limits<T>::infinity();
-    std::memcpy(buf, x + i, (n - i) * sizeof(T));
-    const VD r = f(LoadAs(d, buf));
-    if (y != nullptr) {
-      StoreAs(r, buf);
-      std::memcpy(y + i, buf, (n - i) * sizeof(T));
-    }
+  if (i == n) return;
+#if !HWY_MEM_OPS_MIGHT_FAULT
+  const VD r = f(LoadTail(d, x + i, n - i));
+  if (y != nullptr) StoreTail(r, y + i, n - i);
+#else
+  T buf[hn::MaxLanes(DD())];
+  for (size_t k = 0; k < N; ++k) buf[k] = -std::numeric_limits<T>::infinity();
+  std::memcpy(buf, x + i, (n - i) * sizeof(T));
+  const VD r = f(LoadAs(d, buf));
+  if (y != nullptr) {
+    StoreAs(r, buf);
+    std::memcpy(y + i, buf, (n - i) * sizeof(T));
   }
+#endif
 }
 
 // ---- pass 1: max, NaN flag (and for double rows the finite min) --------------
@@ -99,6 +124,16 @@ row_scan Scan(const T* HWY_RESTRICT x, size_t n) {
     vmax = hn::Max(vmax, v);
     if constexpr (kMin) vmin = hn::Min(vmin, hn::IfThenElse(hn::IsFinite(v), v, inf));
   }
+#if !HWY_MEM_OPS_MIGHT_FAULT
+  if (i < n) {  // masked tail: absent lanes are -inf for the max, +inf for the min
+    const auto m = hn::FirstN(d, n - i);
+    const V v = hn::MaskedLoad(m, d, x + i);
+    nan = hn::Or(nan, hn::IsNaN(v));
+    vmax = hn::Max(vmax, hn::IfThenElse(m, v, hn::Neg(inf)));
+    if constexpr (kMin) vmin = hn::Min(vmin, hn::IfThenElse(hn::And(m, hn::IsFinite(v)), v, inf));
+    i = n;
+  }
+#endif
   row_scan s;
   s.has_nan = !hn::AllFalse(d, nan);
   T m = hn::GetLane(hn::MaxOfLanes(d, vmax));
