@@ -40,7 +40,8 @@ bool is_reduction(family f) { return f == family::log_partition || f == family::
 // NumPy callables looked up once. Leaked on purpose: destroying Python objects
 // after the interpreter has finalised crashes.
 struct numpy_api {
-  py::object asarray, copyto, broadcast_to, ascontiguousarray, axis_error;
+  py::object asarray, copyto, broadcast_to, ascontiguousarray, axis_error, bool_, generic,
+      masked_array;
   py::dtype float32, float64;
 };
 
@@ -56,10 +57,12 @@ py::object axis_error_type(const py::module_& numpy) {
 const numpy_api& np() {
   static const numpy_api* api = [] {
     const py::module_ m = py::module_::import("numpy");
-    return new numpy_api{m.attr("asarray"),           m.attr("copyto"),
-                         m.attr("broadcast_to"),      m.attr("ascontiguousarray"),
-                         axis_error_type(m),          py::dtype::of<float>(),
-                         py::dtype::of<double>()};
+    return new numpy_api{
+        m.attr("asarray"),      m.attr("copyto"),
+        m.attr("broadcast_to"), m.attr("ascontiguousarray"),
+        axis_error_type(m),     m.attr("bool_"),
+        m.attr("generic"),      py::module_::import("numpy.ma").attr("MaskedArray"),
+        py::dtype::of<float>(), py::dtype::of<double>()};
   }();
   return *api;
 }
@@ -91,9 +94,7 @@ std::string shape_str(const std::vector<py::ssize_t>& s) {
   return r + (s.size() == 1 ? ",)" : ")");
 }
 
-std::vector<py::ssize_t> shape_of(const py::array& a) {
-  return {a.shape(), a.shape() + a.ndim()};
-}
+std::vector<py::ssize_t> shape_of(const py::array& a) { return {a.shape(), a.shape() + a.ndim()}; }
 
 // ---- x ----------------------------------------------------------------------
 
@@ -101,6 +102,10 @@ struct input {
   py::array a;
   bool owned = false;  // a fresh array no one else holds: safe to overwrite
 };
+
+bool is_exact_ndarray(py::handle x) {
+  return Py_TYPE(x.ptr()) == py::detail::npy_api::get().PyArray_Type_;
+}
 
 bool native_byte_order(const py::dtype& dt) {
   const char b = dt.byteorder();
@@ -113,6 +118,13 @@ bool native_byte_order(const py::dtype& dt) {
 input as_float_array(py::handle x) {
   input in;
   if (py::isinstance<py::array>(x)) {
+    // A subclass is read as the ndarray it is, except a masked array, whose
+    // mask would be silently ignored.
+    if (!is_exact_ndarray(x) && PyObject_IsInstance(x.ptr(), np().masked_array.ptr()) == 1) {
+      raise(PyExc_TypeError,
+            "x is a numpy.ma.MaskedArray; kelvin does not read masks: mask entries with -inf "
+            "instead, e.g. x.filled(-numpy.inf)");
+    }
     in.a = py::reinterpret_borrow<py::array>(x);
   } else {
     try {
@@ -150,10 +162,14 @@ input as_float_array(py::handle x) {
 
 // ---- axis -------------------------------------------------------------------
 
+// Python's and NumPy's bools, which are ints to PyIndex_Check but never axes.
+bool is_bool(py::handle a) {
+  return PyBool_Check(a.ptr()) || PyObject_IsInstance(a.ptr(), np().bool_.ptr()) == 1;
+}
+
 [[noreturn]] void bad_axis_type(py::handle a) {
-  raise(PyExc_TypeError,
-        "axis must be an int, a tuple of ints or None (got " + repr_of(a) + " of type " +
-            type_name(a) + ")");
+  raise(PyExc_TypeError, "axis must be an int, a tuple of ints or None (got " + repr_of(a) +
+                             " of type " + type_name(a) + ")");
 }
 
 // Which dimensions of an ndim-array `axis` reduces over, SciPy's meaning: an
@@ -165,23 +181,22 @@ std::vector<char> reduced_dims(py::handle axis, int ndim) {
     return red;
   }
   const auto add = [&](py::handle a) {
-    if (PyBool_Check(a.ptr()) || !PyIndex_Check(a.ptr())) bad_axis_type(a);
+    if (is_bool(a) || !PyIndex_Check(a.ptr())) bad_axis_type(a);
     const py::int_ i = py::reinterpret_steal<py::int_>(PyNumber_Index(a.ptr()));
     if (!i) throw py::error_already_set();
     int overflow = 0;
     const long long v = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
     if (overflow != 0 || v < -ndim || v >= ndim) {
-      const std::string msg = "axis " + str_of(i) +
-                              " is out of bounds for x with " + std::to_string(ndim) +
-                              (ndim == 1 ? " dimension" : " dimensions");
+      const std::string msg = "axis " + str_of(i) + " is out of bounds for x with " +
+                              std::to_string(ndim) + (ndim == 1 ? " dimension" : " dimensions");
       // numpy.AxisError is a ValueError (and an IndexError), as in NumPy.
       PyErr_SetObject(np().axis_error.ptr(), py::str(msg).ptr());
       throw py::error_already_set();
     }
     const auto d = static_cast<std::size_t>(v < 0 ? v + ndim : v);
     if (red[d]) {
-      raise(PyExc_ValueError, "axis " + repr_of(axis) + " names dimension " + std::to_string(d) +
-                                  " twice");
+      raise(PyExc_ValueError,
+            "axis " + repr_of(axis) + " names dimension " + std::to_string(d) + " twice");
     }
     red[d] = 1;
   };
@@ -205,14 +220,21 @@ std::string format_double(double v) { return repr_of(py::float_(v)); }
 // A Python int or float as a double (OverflowError for ints beyond double).
 double number_value(py::handle t) {
   const double v = PyFloat_AsDouble(t.ptr());
-  if (v == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+  if (v == -1.0 && PyErr_Occurred()) {
+    py::error_already_set e;
+    const bool overflow = e.matches(PyExc_OverflowError);
+    raise_from(e, overflow ? PyExc_ValueError : PyExc_TypeError,
+               "temperature " +
+                   std::string(overflow ? "is too large for a double"
+                                        : "could not be converted to float") +
+                   " (got " + repr_of(t) + ")");
+  }
   return v;
 }
 
 void check_scalar_temperature(double t) {
   if (std::isnan(t) || t < 0) {
-    raise(PyExc_ValueError,
-          "temperature must be >= 0 and not NaN (got " + format_double(t) + ")");
+    raise(PyExc_ValueError, "temperature must be >= 0 and not NaN (got " + format_double(t) + ")");
   }
 }
 
@@ -227,22 +249,34 @@ temperature_arg parse_temperature(py::handle t, const std::vector<py::ssize_t>& 
     check_scalar_temperature(r.scalar);
     return r;
   }
-  if (PyBool_Check(t.ptr()) || PyUnicode_Check(t.ptr()) || PyBytes_Check(t.ptr()) ||
-      t.is_none()) {
+  const auto bad_type = [&]() {
     raise(PyExc_TypeError, "temperature must be a number or an array of numbers (got " +
                                repr_of(t) + " of type " + type_name(t) + ")");
+  };
+  if (PyBool_Check(t.ptr()) || PyUnicode_Check(t.ptr()) || PyBytes_Check(t.ptr()) || t.is_none()) {
+    bad_type();
+  }
+  // Other real numbers (fractions.Fraction, decimal.Decimal): through float().
+  // NumPy scalars and arrays go through NumPy, which knows their dtype.
+  if (!py::isinstance<py::array>(t) && PyObject_IsInstance(t.ptr(), np().generic.ptr()) == 0 &&
+      !PySequence_Check(t.ptr()) && Py_TYPE(t.ptr())->tp_as_number != nullptr &&
+      Py_TYPE(t.ptr())->tp_as_number->nb_float != nullptr && !PyComplex_Check(t.ptr())) {
+    r.scalar = number_value(t);
+    check_scalar_temperature(r.scalar);
+    return r;
   }
   py::array a;
   try {
     a = np().asarray(t);
   } catch (py::error_already_set& e) {
-    raise_from(e, PyExc_TypeError,
-               "temperature must be a number or an array of numbers (got " + type_name(t) + ")");
+    const bool value = e.matches(PyExc_ValueError);
+    raise_from(e, value ? PyExc_ValueError : PyExc_TypeError,
+               "temperature could not be converted to a NumPy array (got " + type_name(t) + ")");
   }
   const char kind = a.dtype().kind();
   if (kind != 'f' && kind != 'i' && kind != 'u') {
-    raise(PyExc_TypeError, "temperature must hold real numbers (got an array of dtype " +
-                               str_of(a.dtype()) + ")");
+    raise(PyExc_TypeError,
+          "temperature must hold real numbers (got an array of dtype " + str_of(a.dtype()) + ")");
   }
   a = a.attr("astype")(np().float64);
   if (a.ndim() == 0) {
@@ -294,7 +328,10 @@ temperature_arg parse_temperature(py::handle t, const std::vector<py::ssize_t>& 
         rest /= static_cast<std::size_t>(reduced[d]);
       }
       std::string at = "[";
-      for (std::size_t d = 0; d < idx.size(); ++d) at += (d ? ", " : "") + std::to_string(idx[d]);
+      for (std::size_t d = 0; d < idx.size(); ++d) {
+        if (d) at += ", ";
+        at += std::to_string(idx[d]);
+      }
       raise(PyExc_ValueError, "temperature must be >= 0 and not NaN; the row at " + at +
                                   "] of the reduced shape " + shape_str(reduced) + " has " +
                                   format_double(v[k]));
@@ -339,9 +376,8 @@ struct plan {
 
 // Sorts outermost (largest |x stride|) first; stable, so ties keep their order.
 void sort_outer_first(std::vector<dim>& ds) {
-  std::stable_sort(ds.begin(), ds.end(), [](const dim& a, const dim& b) {
-    return std::abs(a.xs) > std::abs(b.xs);
-  });
+  std::stable_sort(ds.begin(), ds.end(),
+                   [](const dim& a, const dim& b) { return std::abs(a.xs) > std::abs(b.xs); });
 }
 
 // Splits dimensions (sorted outer first) into runs that address memory as one
@@ -488,10 +524,11 @@ bool same_layout(const py::array& a, const py::array& b) {
 
 template <class T>
 void run_kernel(family f, const plan& p, const void* x, void* y, const options& opt) {
-  const axis_view<const T> xv{static_cast<const T*>(x), p.outer,   p.axis,   p.inner,
-                              p.x_outer,                p.x_axis, p.x_inner};
-  const axis_view<T> yv{static_cast<T*>(y), p.outer,   is_reduction(f) ? 1 : p.axis, p.inner,
-                        p.y_outer,          p.y_axis, p.y_inner};
+  const axis_view<const T> xv{
+      static_cast<const T*>(x), p.outer, p.axis, p.inner, p.x_outer, p.x_axis, p.x_inner};
+  const axis_view<T> yv{
+      static_cast<T*>(y), p.outer,  is_reduction(f) ? 1 : p.axis, p.inner, p.y_outer,
+      p.y_axis,           p.y_inner};
   const py::gil_scoped_release nogil;
   switch (f) {
     case family::softmax:
@@ -534,16 +571,16 @@ class call {
     const py::array& x = in_.a;
     // 1. x as it is, into out or a new array laid out like x.
     if (aligned(x)) {
-      py::array y;
-      if (out_ && aligned(*out_) && (!overlap(x, *out_) || same_layout(x, *out_))) {
-        y = *out_;
-      } else if (!out_) {
-        y = is_reduction(f_) || !in_.owned ? allocate_like(x) : x;
+      if (!out_) {
+        py::array y = is_reduction(f_) || !in_.owned ? allocate_like(x) : x;
+        if (try_run(x, y)) return result(y);
+      } else if (aligned(*out_) && (!overlap(x, *out_) || same_layout(x, *out_)) &&
+                 try_run(x, *out_)) {
+        return result(*out_);
       }
-      if (y && try_run(x, y)) return result(y);
       // 2. x as it is, into a new array, then copied into out.
       if (out_) {
-        y = allocate_like(x);
+        py::array y = allocate_like(x);
         if (try_run(x, y)) return copy_to_out(y);
       }
     }
@@ -569,8 +606,8 @@ class call {
     auto o = py::reinterpret_borrow<py::array>(out);
     const py::dtype dt = in_.a.dtype();
     if (!o.dtype().equal(dt) || !native_byte_order(o.dtype())) {
-      raise(PyExc_TypeError, "out has dtype " + str_of(o.dtype()) +
-                                 " but the result is " + str_of(dt));
+      raise(PyExc_TypeError,
+            "out has dtype " + str_of(o.dtype()) + " but the result is " + str_of(dt));
     }
     if (shape_of(o) != out_shape_) {
       raise(PyExc_ValueError, "out has shape " + shape_str(shape_of(o)) + " but the result has " +
@@ -675,8 +712,8 @@ class call {
   std::optional<py::array> out_;
 };
 
-py::object dispatch(family f, py::handle x, py::handle temperature, py::handle axis,
-                    py::handle out, py::handle empty_row) {
+py::object dispatch(family f, py::handle x, py::handle temperature, py::handle axis, py::handle out,
+                    py::handle empty_row) {
   return call(f, x, temperature, axis, out, empty_row).run();
 }
 
@@ -740,6 +777,10 @@ PYBIND11_MODULE(kelvin, m) {
   namespace kp = kelvin::python;
 
   m.doc() = kp::kModuleDoc;
+  // The docstrings carry Python's own signature lines (name(...)\n--\n), so
+  // that inspect.signature() works.
+  py::options options;
+  options.disable_function_signatures();
   m.attr("__version__") = kelvin::version();
 
   py::register_exception_translator([](std::exception_ptr p) {
@@ -760,17 +801,17 @@ PYBIND11_MODULE(kelvin, m) {
         py::arg("out") = py::none(), py::arg("empty_row") = "nan", text->c_str());
   };
   def("softmax", family::softmax,
-      "softmax(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n\n"
+      "softmax(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n--\n\n"
       "exp(x / T) / sum(exp(x / T)) along axis: the same shape as x; each row sums to 1.");
   def("log_softmax", family::log_softmax,
-      "log_softmax(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n\n"
+      "log_softmax(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n--\n\n"
       "x / T - log sum(exp(x / T)) along axis: the same shape as x.");
   def("log_partition", family::log_partition,
-      "log_partition(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n\n"
+      "log_partition(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n--\n\n"
       "log sum(exp(x / T)) along axis (SciPy's logsumexp(x / T)): x's shape without the\n"
       "reduced axes; a NumPy scalar when that shape is ().");
   def("smooth_max", family::smooth_max,
-      "smooth_max(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n\n"
+      "smooth_max(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n--\n\n"
       "T * log sum(exp(x / T)) along axis, which tends to max(x) as T -> 0: x's shape\n"
       "without the reduced axes; a NumPy scalar when that shape is ().");
 
@@ -781,15 +822,14 @@ PYBIND11_MODULE(kelvin, m) {
   m.def("supported_targets", &kelvin::supported_targets,
         "The compiled SIMD targets this CPU can run, best first.");
   m.def(
-      "set_target",
-      [](const std::string& name) { kelvin::set_target(name); }, py::arg("name"),
+      "set_target", [](const std::string& name) { kelvin::set_target(name); }, py::arg("name"),
       "Runs the kernels on the named supported target ('' or 'BEST': the best one).\n"
       "Raises ValueError for an unknown or unsupported target. Not thread-safe with\n"
       "concurrent kelvin calls: set it up front.");
   m.def(
       "set_num_threads",
       [](py::handle n) {
-        if (PyBool_Check(n.ptr()) || !PyIndex_Check(n.ptr())) {
+        if (kp::is_bool(n) || !PyIndex_Check(n.ptr())) {
           kp::raise(PyExc_TypeError, "n must be an int (got " + kp::type_name(n) + ")");
         }
         int overflow = 0;
@@ -797,8 +837,7 @@ PYBIND11_MODULE(kelvin, m) {
         if (!i) throw py::error_already_set();
         const long long v = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
         if (overflow != 0 || v < 0 || v > 1 << 20) {
-          kp::raise(PyExc_ValueError,
-                    "n must be >= 0 (0: all cores) (got " + kp::repr_of(n) + ")");
+          kp::raise(PyExc_ValueError, "n must be >= 0 (0: all cores) (got " + kp::repr_of(n) + ")");
         }
         kelvin::set_num_threads(static_cast<int>(v));
       },
