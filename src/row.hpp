@@ -95,15 +95,9 @@ class row_exec {
       part[c] = k_.exp_sum(x + c * kChunk, chunk_size(n, c), a,
                            store == nullptr ? nullptr : store + c * kChunk);
     });
-    double hi = 0, lo = 0;
-    for (const dd& p : part) {
-      const double t = hi + p.hi;
-      const double bp = t - hi;
-      lo += (hi - (t - bp)) + (p.hi - bp) + p.lo;
-      hi = t;
-    }
-    const double t = hi + lo;
-    return {t, lo - (t - hi)};
+    dd_sum total;
+    for (const dd& p : part) total.add(p.hi, p.lo);
+    return total.result();
   }
 
   void softmax_out(const T* x, T* y, std::size_t n, const row_args& a, dd inv) const {

@@ -17,16 +17,14 @@
 
 #include "kelvin/softmax.hpp"
 #include "src/kernels/kernels.hpp"
+#include "tests/support/long_mode.hpp"
 #include "tests/support/mpfr_reference.hpp"
 #include "tests/support/targets.hpp"
 
 namespace kelvin {
 namespace {
 
-bool long_mode() {
-  const char* v = std::getenv("KELVIN_TEST_LONG");
-  return v != nullptr && *v != '\0' && *v != '0';
-}
+using testing::long_mode;
 
 struct case_spec {
   std::size_t n;
@@ -37,6 +35,14 @@ struct case_spec {
 // The worst errors seen, printed at the end for the closing note / docs.
 struct worst {
   double softmax = 0, log_softmax = 0, log_partition = 0, sum = 0;
+
+  template <class T>
+  void print(const char* target, const char* sweep) const {
+    std::printf(
+        "[accuracy] %s %s %s: softmax %.3f ulp, log_softmax %.3f, log_partition %.3f, "
+        "|sum-1| %.3f eps\n",
+        target, sizeof(T) == 4 ? "f32" : "f64", sweep, softmax, log_softmax, log_partition, sum);
+  }
 };
 
 template <class T>
@@ -102,10 +108,7 @@ void random_sweep(const char* target) {
                                sizeof(T) == 4 ? 128 : 256);
     check_row(x, c.temperature, ref, w, "random");
   }
-  std::printf(
-      "[accuracy] %s %s random: softmax %.3f ulp, log_softmax %.3f, log_partition %.3f, "
-      "|sum-1| %.3f eps\n",
-      target, sizeof(T) == 4 ? "f32" : "f64", w.softmax, w.log_softmax, w.log_partition, w.sum);
+  w.print<T>(target, "random");
 }
 
 // Inputs that break naive code.
@@ -172,10 +175,7 @@ void hard_sweep(const char* target) {
                                sizeof(T) == 4 ? 128 : 256);
     check_row(x, c.t, ref, w, "hard");
   }
-  std::printf(
-      "[accuracy] %s %s hard: softmax %.3f ulp, log_softmax %.3f, log_partition %.3f, "
-      "|sum-1| %.3f eps\n",
-      target, sizeof(T) == 4 ? "f32" : "f64", w.softmax, w.log_softmax, w.log_partition, w.sum);
+  w.print<T>(target, "hard");
 }
 
 class accuracy : public testing::per_target {};

@@ -14,16 +14,14 @@
 #include <vector>
 
 #include "src/kernels/kernels.hpp"
+#include "tests/support/long_mode.hpp"
 #include "tests/support/mpfr_reference.hpp"
 #include "tests/support/targets.hpp"
 
 namespace kelvin {
 namespace {
 
-bool long_mode() {
-  const char* v = std::getenv("KELVIN_TEST_LONG");
-  return v != nullptr && *v != '\0' && *v != '0';
-}
+using testing::long_mode;
 
 class exp_kernel : public testing::per_target {};
 

@@ -18,6 +18,26 @@ struct dd {
   double lo = 0;
 };
 
+// A compensated (two-sum) running sum of doubles or double-doubles: exact
+// until the final normalisation, whatever the order of magnitudes.
+class dd_sum {
+ public:
+  void add(double v, double v_lo = 0) {
+    const double t = hi_ + v;
+    const double bp = t - hi_;
+    lo_ += (hi_ - (t - bp)) + (v - bp) + v_lo;
+    hi_ = t;
+  }
+  dd result() const {
+    const double t = hi_ + lo_;
+    return {t, lo_ - (t - hi_)};
+  }
+
+ private:
+  double hi_ = 0;
+  double lo_ = 0;
+};
+
 struct row_scan {
   double max = 0;  // row max (meaningless when has_nan)
   double min = 0;  // row min, NaN ignored

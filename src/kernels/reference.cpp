@@ -12,14 +12,6 @@
 namespace kelvin::detail {
 namespace {
 
-// s + e as an exact double-double update of (s, c).
-inline void two_sum_acc(double& s, double& c, double e) {
-  const double t = s + e;
-  const double bp = t - s;
-  c += (s - (t - bp)) + (e - bp);
-  s = t;
-}
-
 template <class T>
 row_scan scan(const T* x, std::size_t n) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -75,15 +67,13 @@ dd exp_sum_f32(const float* x, std::size_t n, const row_args& a, float* store) {
 }
 
 dd exp_sum_f64(const double* x, std::size_t n, const row_args& a, double* store) {
-  double s = 0, c = 0;
+  dd_sum s;
   for (std::size_t i = 0; i < n; ++i) {
     const dd e = exp_d(x[i], a);
-    two_sum_acc(s, c, e.hi);
-    c += e.lo;
+    s.add(e.hi, e.lo);
     if (store != nullptr) store[i] = e.hi;
   }
-  const double t = s + c;
-  return {t, c - (t - s)};
+  return s.result();
 }
 
 void softmax_out_f32(const float* x, float* y, std::size_t n, const row_args& a, dd inv) {

@@ -214,15 +214,9 @@ dd ExpSumF64(const double* x, size_t n, const row_args& a, double* store) {
   HWY_ALIGN double ls[hn::MaxLanes(DD())], lc[hn::MaxLanes(DD())];
   hn::Store(s, d, ls);
   hn::Store(c, d, lc);
-  double hi = 0, lo = 0;
-  for (size_t k = 0; k < hn::Lanes(d); ++k) {
-    const double t = hi + ls[k];
-    const double bp = t - hi;
-    lo += (hi - (t - bp)) + (ls[k] - bp) + lc[k];
-    hi = t;
-  }
-  const double t = hi + lo;
-  return {t, lo - (t - hi)};
+  detail::dd_sum total;
+  for (size_t k = 0; k < hn::Lanes(d); ++k) total.add(ls[k], lc[k]);
+  return total.result();
 }
 
 // ---- pass 3: outputs ----------------------------------------------------------

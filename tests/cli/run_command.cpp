@@ -9,9 +9,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <csignal>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 extern char** environ;
 
@@ -58,8 +60,15 @@ std::vector<std::string> split_lines(const std::string& s) {
 std::vector<std::string> command_result::out_lines() const { return split_lines(out); }
 std::vector<std::string> command_result::err_lines() const { return split_lines(err); }
 
-command_result run_command(const std::vector<std::string>& argv,
-                           const std::vector<std::pair<std::string, std::string>>& env) {
+namespace {
+
+// Spawns argv with stdin opened from `stdin_path`, or dup'ed from
+// `stdin_fd` when it is >= 0; `feed` runs while the child does.
+template <class Feed>
+command_result spawn_and_wait(const std::vector<std::string>& argv,
+                              const std::vector<std::pair<std::string, std::string>>& env,
+                              const std::string& stdin_path, int stdin_fd, int close_in_child,
+                              Feed&& feed) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string entry(*e);
@@ -80,18 +89,33 @@ command_result run_command(const std::vector<std::string>& argv,
   const int err_fd = temp_fd();
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (stdin_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 0, stdin_path.c_str(), O_RDONLY, 0);
+  }
+  if (close_in_child >= 0) posix_spawn_file_actions_addclose(&actions, close_in_child);
   posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
   posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+  // The child gets the default SIGPIPE even if this process ignores it.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
 
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, c_argv[0], &actions, nullptr, c_argv.data(), c_env.data());
+  const int rc = posix_spawn(&pid, c_argv[0], &actions, &attr, c_argv.data(), c_env.data());
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   if (rc != 0) {
     close(out_fd);
     close(err_fd);
     throw std::runtime_error("cannot run " + argv[0] + ": " + std::strerror(rc));
   }
+  feed();
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -106,6 +130,36 @@ command_result run_command(const std::vector<std::string>& argv,
   r.err = read_all(err_fd);
   close(out_fd);
   close(err_fd);
+  return r;
+}
+
+}  // namespace
+
+command_result run_command(const std::vector<std::string>& argv,
+                           const std::vector<std::pair<std::string, std::string>>& env,
+                           const std::string& stdin_path) {
+  return spawn_and_wait(argv, env, stdin_path, -1, -1, [] {});
+}
+
+command_result run_command_piped(const std::vector<std::string>& argv, const std::string& input) {
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  // A child that stops reading early must not kill the test with SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
+  command_result r = spawn_and_wait(argv, {}, "", fds[0], fds[1], [&] {
+    close(fds[0]);
+    std::thread writer([&] {
+      std::size_t done = 0;
+      while (done < input.size()) {
+        const ssize_t n = write(fds[1], input.data() + done, input.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;  // the child closed its stdin
+        done += static_cast<std::size_t>(n);
+      }
+      close(fds[1]);
+    });
+    writer.join();
+  });
   return r;
 }
 
@@ -137,11 +191,18 @@ output_line split_output_line(const std::string& line) {
   return out;
 }
 
-command_result run_kelvin(const std::vector<std::string>& args,
-                          const std::vector<std::pair<std::string, std::string>>& env) {
+command_result run_kelvin_piped(const std::vector<std::string>& args, const std::string& input) {
   std::vector<std::string> argv = {KELVIN_CLI_PATH};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_command(argv, env);
+  return run_command_piped(argv, input);
+}
+
+command_result run_kelvin(const std::vector<std::string>& args,
+                          const std::vector<std::pair<std::string, std::string>>& env,
+                          const std::string& stdin_path) {
+  std::vector<std::string> argv = {KELVIN_CLI_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, env, stdin_path);
 }
 
 }  // namespace kelvin::testing
