@@ -66,7 +66,29 @@ void run(benchmark::State& st, shape s, op o, double t, int threads) {
                                                      benchmark::Counter::kInvert);
 }
 
+// Softmax over the middle axis of an outer x axis x inner array (64 x 1000 x 64
+// in issue 3): the vectorised-across-inner path.
+void axis_softmax(benchmark::State& st, std::size_t outer, std::size_t axis, std::size_t inner,
+                  int threads) {
+  const auto x = logits<float>(outer * axis * inner);
+  std::vector<float> y(x.size());
+  const auto xv = kelvin::axis_view<const float>::contiguous(x.data(), outer, axis, inner);
+  const auto yv = kelvin::axis_view<float>::contiguous(y.data(), outer, axis, inner);
+  for (auto _ : st) {
+    kelvin::softmax(xv, yv, {.temperature = 0.07, .threads = threads});
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.SetItemsProcessed(st.iterations() * static_cast<int64_t>(x.size()));
+  st.SetBytesProcessed(st.iterations() * static_cast<int64_t>(2 * x.size() * sizeof(float)));
+}
+
 void register_all() {
+  for (int threads : {1, 2}) {
+    benchmark::RegisterBenchmark(
+        ("f32/softmax_axis1/64x1000x64/T=0.07/threads:" + std::to_string(threads)).c_str(),
+        [=](benchmark::State& st) { axis_softmax(st, 64, 1000, 64, threads); })
+        ->UseRealTime();
+  }
   const std::pair<op, const char*> ops[] = {{op::memcpy, "memcpy"},
                                             {op::softmax, "softmax"},
                                             {op::log_softmax, "log_softmax"},

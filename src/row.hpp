@@ -14,8 +14,6 @@
 
 namespace kelvin::detail {
 
-enum class family { softmax, log_softmax, log_partition, smooth_max };
-
 inline bool is_reduction(family f) { return f == family::log_partition || f == family::smooth_max; }
 
 // 1 / (s.hi + s.lo) as a double-double.

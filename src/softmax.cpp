@@ -3,6 +3,7 @@
 // the split of rows over threads. Kernels live in src/kernels/.
 #include "kelvin/softmax.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -174,39 +175,63 @@ T* at(const axis_view<T>& v, std::size_t o, std::size_t a, std::size_t i) {
          static_cast<std::ptrdiff_t>(i) * v.inner_stride;
 }
 
-// Runs one slice (o, i) of length x.axis: directly when both x and y are
-// contiguous along the axis, else through a per-thread buffer (gather,
+// Runs one slice (o, i) of length x.axis as a row: directly when both x and y
+// are contiguous along the axis, else through a per-thread buffer (gather,
 // compute in place, scatter), which also makes x == y safe.
 template <class T>
-void axis_slices(family f, axis_view<const T> x, axis_view<T> y, const options& opt) {
-  const row_exec<T> k(table<T>(active_target()), 1);
+void axis_slice(family f, const row_exec<T>& k, const axis_view<const T>& x, const axis_view<T>& y,
+                std::size_t o, std::size_t i, double t, empty_row_policy policy) {
   const std::size_t n = x.axis;
-  const bool reduce = f == family::log_partition || f == family::smooth_max;
+  const T* xs = at(x, o, 0, i);
+  T* ys = at(y, o, 0, i);
+  if (x.axis_stride == 1 && (is_reduction(f) || y.axis_stride == 1)) {
+    compute_row(f, k, xs, ys, n, t, policy);
+    return;
+  }
+  thread_local std::vector<T> buf;
+  buf.resize(n);
+  for (std::size_t a = 0; a < n; ++a) buf[a] = xs[static_cast<std::ptrdiff_t>(a) * x.axis_stride];
+  if (is_reduction(f)) {
+    compute_row(f, k, buf.data(), ys, n, t, policy);
+    return;
+  }
+  compute_row(f, k, buf.data(), buf.data(), n, t, policy);
+  for (std::size_t a = 0; a < n; ++a) ys[static_cast<std::ptrdiff_t>(a) * y.axis_stride] = buf[a];
+}
+
+// Inner positions per work item of the vectorised axis path.
+constexpr std::size_t kInnerBlock = 512;
+
+template <class T>
+void axis_slices(family f, axis_view<const T> x, axis_view<T> y, const options& opt) {
+  const kernel_table<T>& table_t = table<T>(active_target());
+  const row_exec<T> k(table_t, 1);
+  const std::size_t n = x.axis;
+  const double t = opt.temperature;
+  // Vectorised across the inner positions (lanes = rows) when they are
+  // contiguous and one ordinary temperature applies; rows the kernel declines
+  // (NaN, infinite max) and the last few positions go through axis_slice.
+  const bool across = table_t.axis_block != nullptr && opt.temperatures.empty() && n > 1 &&
+                      x.inner > 1 && x.inner_stride == 1 && y.inner_stride == 1 && t > 0 &&
+                      t < HUGE_VAL && (sizeof(T) == 8 || t >= 0x1p-960);
+  if (across) {
+    const std::size_t blocks = (x.inner + kInnerBlock - 1) / kInnerBlock;
+    const int threads = plan_threads(opt.threads, x.outer * blocks, n * kInnerBlock);
+    parallel_for(x.outer * blocks, threads, [&](std::size_t w) {
+      const std::size_t o = w / blocks, i0 = (w % blocks) * kInnerBlock;
+      const std::size_t count = std::min(kInnerBlock, x.inner - i0);
+      for (std::size_t p = 0; p < count;) {
+        p += table_t.axis_block(f, at(x, o, 0, i0 + p), x.axis_stride, at(y, o, 0, i0 + p),
+                                y.axis_stride, n, count - p, t);
+        if (p < count) axis_slice(f, k, x, y, o, i0 + p++, t, opt.empty_row);
+      }
+    });
+    return;
+  }
   const std::size_t slices = x.outer * x.inner;
   const int threads = plan_threads(opt.threads, slices, n);
   parallel_for(slices, threads, [&](std::size_t s) {
-    const std::size_t o = s / x.inner, i = s % x.inner;
-    const double t = temperature_of_row(opt, s);
-    const T* xs = at(x, o, 0, i);
-    T* ys = at(y, o, 0, i);
-    if (reduce) {
-      if (x.axis_stride == 1 || n <= 1) {
-        compute_row(f, k, xs, ys, n, t, opt.empty_row);
-        return;
-      }
-    } else if ((x.axis_stride == 1 && y.axis_stride == 1) || n <= 1) {
-      compute_row(f, k, xs, ys, n, t, opt.empty_row);
-      return;
-    }
-    thread_local std::vector<T> buf;
-    buf.resize(n);
-    for (std::size_t a = 0; a < n; ++a) buf[a] = xs[static_cast<std::ptrdiff_t>(a) * x.axis_stride];
-    if (reduce) {
-      compute_row(f, k, buf.data(), ys, n, t, opt.empty_row);
-      return;
-    }
-    compute_row(f, k, buf.data(), buf.data(), n, t, opt.empty_row);
-    for (std::size_t a = 0; a < n; ++a) ys[static_cast<std::ptrdiff_t>(a) * y.axis_stride] = buf[a];
+    axis_slice(f, k, x, y, s / x.inner, s % x.inner, temperature_of_row(opt, s), opt.empty_row);
   });
 }
 

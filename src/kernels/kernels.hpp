@@ -38,6 +38,8 @@ class dd_sum {
   double lo_ = 0;
 };
 
+enum class family { softmax, log_softmax, log_partition, smooth_max };
+
 struct row_scan {
   double max = 0;  // row max (meaningless when has_nan)
   double min = 0;  // row min, NaN ignored
@@ -75,6 +77,17 @@ struct kernel_table {
   void (*scale)(T* y, std::size_t n, dd inv_sum);
   // y_i = arg_i - log_sum.
   void (*log_softmax_out)(const T* x, T* y, std::size_t n, const row_args& a, dd log_sum);
+  // Over one axis of an N-d array for `count` adjacent inner positions (inner
+  // stride 1 in x and y): x points to (o, 0, i0), entry a of position j is at
+  // x[a * xs + j]; softmax / log_softmax write y[a * ys + j], the reductions
+  // y[j]. Lanes of one vector are independent rows. Requires n >= 1 and
+  // 0 < t < inf (t >= 2^-960 for float). Returns how many leading positions it
+  // handled: it stops before a vector of positions holding a NaN or an
+  // infinite max (the caller handles that position as a row, and may call
+  // again after it), and leaves fewer than a vector's positions at the end.
+  // Null where not provided (double rows: the caller gathers rows instead).
+  std::size_t (*axis_block)(family f, const T* x, std::ptrdiff_t xs, T* y, std::ptrdiff_t ys,
+                            std::size_t n, std::size_t count, double t);
   // The exponential these kernels use, exposed for its tests:
   // out_i + out_lo_i = exp(hi_i + lo_i) for hi_i <= 0 (float rows ignore lo
   // and out_lo, which may be null for them).

@@ -131,10 +131,12 @@ void exp_neg_f64(const double* hi, const double* lo, double* out, double* out_lo
 row_scan scan_f32(const float* x, std::size_t n) { return scan(x, n); }
 row_scan scan_f64(const double* x, std::size_t n) { return scan(x, n); }
 
-const kernel_table<float> kRefF32{&scan_f32,  &exp_sum_f32,         &softmax_out_f32,
-                                  &scale_f32, &log_softmax_out_f32, &exp_neg_f32};
-const kernel_table<double> kRefF64{&scan_f64,  &exp_sum_f64,         &softmax_out_f64,
-                                   &scale_f64, &log_softmax_out_f64, &exp_neg_f64};
+const kernel_table<float> kRefF32{&scan_f32,   &exp_sum_f32,         &softmax_out_f32,
+                                  &scale_f32,  &log_softmax_out_f32, nullptr,
+                                  &exp_neg_f32};
+const kernel_table<double> kRefF64{&scan_f64,   &exp_sum_f64,         &softmax_out_f64,
+                                   &scale_f64,  &log_softmax_out_f64, nullptr,
+                                   &exp_neg_f64};
 
 }  // namespace
 

@@ -271,6 +271,60 @@ void LogSoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, d
   });
 }
 
+// ---- over a non-last axis: lanes are independent rows --------------------------
+size_t AxisBlockF32(detail::family f, const float* x, std::ptrdiff_t xs, float* y,
+                    std::ptrdiff_t ys, size_t n, size_t count, double t) {
+  using detail::family;
+  const DD d;
+  const size_t N = hn::Lanes(d);
+  const VD inv_t = hn::Set(d, 1.0 / t), vt = hn::Set(d, t), inf = hn::Set(d, HUGE_VAL);
+  HWY_ALIGN double lanes[hn::MaxLanes(DD())];
+  size_t j = 0;
+  for (; j + N <= count; j += N) {
+    const float* xj = x + j;
+    // pass 1: max per lane; a NaN or an infinite max is the row driver's case
+    VD m = hn::Neg(inf);
+    auto nan = hn::IsNaN(m);
+    for (size_t a = 0; a < n; ++a) {
+      const VD v = LoadAs(d, xj + static_cast<std::ptrdiff_t>(a) * xs);
+      nan = hn::Or(nan, hn::IsNaN(v));
+      m = hn::Max(m, v);
+    }
+    if (!hn::AllFalse(d, hn::Or(nan, hn::Not(hn::IsFinite(m))))) return j;
+    // pass 2: exponentials (stored for softmax) and their sum
+    VD sum = hn::Zero(d);
+    for (size_t a = 0; a < n; ++a) {
+      const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(a);
+      const VD e = ExpNegF32(d, ArgF(LoadAs(d, xj + o * xs), m, inv_t));
+      sum = hn::Add(sum, e);
+      if (f == family::softmax) StoreAs(e, y + j + o * ys);
+    }
+    // pass 3
+    if (f == family::softmax) {
+      const VD inv = hn::Div(hn::Set(d, 1.0), sum);
+      for (size_t a = 0; a < n; ++a) {
+        float* yo = y + j + static_cast<std::ptrdiff_t>(a) * ys;
+        StoreAs(hn::Mul(LoadAs(d, yo), inv), yo);
+      }
+      continue;
+    }
+    hn::Store(sum, d, lanes);
+    for (size_t k = 0; k < N; ++k) lanes[k] = std::log(lanes[k]);
+    const VD log_sum = hn::Load(d, lanes);
+    if (f == family::log_softmax) {
+      for (size_t a = 0; a < n; ++a) {
+        const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(a);
+        StoreAs(hn::Sub(ArgF(LoadAs(d, xj + o * xs), m, inv_t), log_sum), y + j + o * ys);
+      }
+    } else if (f == family::log_partition) {
+      StoreAs(hn::Add(hn::Div(m, vt), log_sum), y + j);  // m / t + log S
+    } else {
+      StoreAs(hn::MulAdd(vt, log_sum, m), y + j);  // m + t log S
+    }
+  }
+  return j;
+}
+
 void ExpNegBatchF32(const double* hi, const double*, double* out, double*, size_t n) {
   const DD d;
   ForEachVec(hi, out, n, [&](VD v) HWY_ATTR { return ExpNegF32(d, v); });
@@ -301,13 +355,14 @@ row_scan ScanF32(const float* x, size_t n) { return Scan(x, n); }
 row_scan ScanF64(const double* x, size_t n) { return Scan(x, n); }
 
 const detail::kernel_table<float>* TableF32() {
-  static const detail::kernel_table<float> t{&ScanF32,  &ExpSumF32,        &SoftmaxOutF32,
-                                             &ScaleF32, &LogSoftmaxOutF32, &ExpNegBatchF32};
+  static const detail::kernel_table<float> t{&ScanF32,       &ExpSumF32,        &SoftmaxOutF32,
+                                             &ScaleF32,      &LogSoftmaxOutF32, &AxisBlockF32,
+                                             &ExpNegBatchF32};
   return &t;
 }
 const detail::kernel_table<double>* TableF64() {
-  static const detail::kernel_table<double> t{&ScanF64,  &ExpSumF64,        &SoftmaxOutF64,
-                                              &ScaleF64, &LogSoftmaxOutF64, &ExpNegBatchF64};
+  static const detail::kernel_table<double> t{
+      &ScanF64, &ExpSumF64, &SoftmaxOutF64, &ScaleF64, &LogSoftmaxOutF64, nullptr, &ExpNegBatchF64};
   return &t;
 }
 
