@@ -52,9 +52,18 @@ TEST(cli_csv, parse_number_reads_numbers_and_specials) {
     const char* text;
     double value;
   } cases[] = {
-      {"1", 1},          {"+1.5", 1.5},     {"-2e-3", -2e-3},   {".5", 0.5},
-      {"5.", 5},         {"1E+2", 100},     {"inf", kInf},      {"-INF", -kInf},
-      {"+Infinity", kInf}, {"1e999", kInf}, {"-1e999", -kInf},  {"1e-999", 0},
+      {"1", 1},
+      {"+1.5", 1.5},
+      {"-2e-3", -2e-3},
+      {".5", 0.5},
+      {"5.", 5},
+      {"1E+2", 100},
+      {"inf", kInf},
+      {"-INF", -kInf},
+      {"+Infinity", kInf},
+      {"1e999", kInf},
+      {"-1e999", -kInf},
+      {"1e-999", 0},
       {"4.9e-324", 4.9e-324},
   };
   for (const auto& c : cases) {
@@ -108,7 +117,9 @@ TEST(cli_csv, format_shortest_round_trips) {
 }
 
 TEST(cli_csv, reads_rows_with_the_usual_variations) {
-  const table t = read_all("\xEF\xBB\xBF" "1, 2 ,3\r\n\n 4,\"5\",-inf\r\n\n\"nan\" ,+6,7e0");
+  const table t = read_all(
+      "\xEF\xBB\xBF"
+      "1, 2 ,3\r\n\n 4,\"5\",-inf\r\n\n\"nan\" ,+6,7e0");
   EXPECT_EQ(t.cols, 3u);
   EXPECT_EQ(t.delimiter, ',');
   ASSERT_EQ(t.values.size(), 9u);
@@ -152,8 +163,9 @@ TEST(cli_csv, errors_name_line_and_column) {
   EXPECT_EQ(error_of("1,2,\n"), "t.csv:1:5: empty field (expected a number)");
   EXPECT_EQ(error_of("1,\"2\"x\n"), "t.csv:1:6: unexpected 'x' after a quoted field");
   EXPECT_EQ(error_of("1,2\n1,\"2\"\"\"\n"), "t.csv:2:3: not a number: '2\"\"'");
-  EXPECT_EQ(error_of("a,b\n"), "t.csv:1:1: not a number: 'a' (if the first line names the "
-                               "columns, pass --header)");
+  EXPECT_EQ(error_of("a,b\n"),
+            "t.csv:1:1: not a number: 'a' (if the first line names the "
+            "columns, pass --header)");
   EXPECT_EQ(error_of("a,b\n1,x\n", true), "t.csv:2:3: not a number: 'x'");
   EXPECT_EQ(error_of(""), "t.csv: empty input (no rows)");
   EXPECT_EQ(error_of("a\n", true), "t.csv: no rows after the header line");

@@ -105,7 +105,8 @@ TEST_F(cli_files_error, truncated_npy_data) {
                in + ": truncated .npy file: the header's shape (4, 4) float32 needs 64 bytes");
   // Through stdin: a redirected file (size known), then a pipe (size unknown).
   expect_error({"softmax", "--input", "-", "--output", out},
-               "<stdin>: truncated .npy file: the header's shape (4, 4) float32 needs 64 bytes", in);
+               "<stdin>: truncated .npy file: the header's shape (4, 4) float32 needs 64 bytes",
+               in);
   expect_error_piped({"softmax", "--input", "-", "--output", out},
                      "<stdin>: truncated .npy file: the header's shape (4, 4) float32 needs 64 "
                      "bytes of data, the input ends after 60",
@@ -125,16 +126,15 @@ TEST_F(cli_files_error, truncated_npy_header) {
 
 TEST_F(cli_files_error, bad_magic) {
   const std::string out = path("out.npy");
-  expect_error(
-      {"softmax", "--input", write("b.npy", "\x93NUMPZ" + npy_header(f4_dict("()")).substr(6)),
-       "--output", out},
-      "b.npy: not a .npy file: bad magic \"\\x93NUMPZ\"");
+  expect_error({"softmax", "--input",
+                write("b.npy", "\x93NUMPZ" + npy_header(f4_dict("()")).substr(6)), "--output", out},
+               "b.npy: not a .npy file: bad magic \"\\x93NUMPZ\"");
   expect_error({"softmax", "--input", write("text.npy", "1,2,3\n"), "--output", out},
                "text.npy: not a .npy file: bad magic \"1,2,3\\x0a\"");
   // --format npy forces the check on any name.
-  expect_error({"softmax", "--format", "npy", "--input", write("x.bin", "PK\x03\x04zip"),
-                "--output", out},
-               "x.bin: not a .npy file: bad magic");
+  expect_error(
+      {"softmax", "--format", "npy", "--input", write("x.bin", "PK\x03\x04zip"), "--output", out},
+      "x.bin: not a .npy file: bad magic");
 }
 
 TEST_F(cli_files_error, unsupported_npy_version) {
@@ -164,9 +164,9 @@ TEST_F(cli_files_error, header_lies_about_the_shape) {
                 write("huge.npy", npy_header(f4_dict("(4294967296, 4294967296)")) + zeros(16)),
                 "--output", out},
                "huge.npy: the header's shape (4294967296, 4294967296) is too large");
-  expect_error({"softmax", "--input", write("neg.npy", npy_header(f4_dict("(-1, 4)"))),
-                "--output", out},
-               "neg.npy: malformed .npy header: 'shape' has a negative dimension -1");
+  expect_error(
+      {"softmax", "--input", write("neg.npy", npy_header(f4_dict("(-1, 4)"))), "--output", out},
+      "neg.npy: malformed .npy header: 'shape' has a negative dimension -1");
 }
 
 TEST_F(cli_files_error, malformed_npy_header_dict) {
@@ -191,12 +191,11 @@ TEST_F(cli_files_error, malformed_npy_header_dict) {
        "unexpected text after the dictionary"},
   };
   for (const auto& c : cases) {
-    expect_error({"softmax", "--input", write("d.npy", npy_header(c.dict) + zeros(8)), "--output",
-                  out},
-                 std::string("d.npy: ") + (std::string(c.says).rfind("malformed", 0) == 0
-                                               ? ""
-                                               : "malformed .npy header: ") +
-                     c.says);
+    expect_error(
+        {"softmax", "--input", write("d.npy", npy_header(c.dict) + zeros(8)), "--output", out},
+        std::string("d.npy: ") +
+            (std::string(c.says).rfind("malformed", 0) == 0 ? "" : "malformed .npy header: ") +
+            c.says);
   }
 }
 
@@ -206,16 +205,16 @@ TEST_F(cli_files_error, unsupported_dtype_is_named) {
     const char* descr;
     const char* name;
   } cases[] = {
-      {"<i8", "int64"},     {"<i4", "int32"},      {"|u1", "uint8"},    {"<c16", "complex128"},
-      {"<c8", "complex64"}, {"|O", "object"},      {"<f2", "float16"},  {"|b1", "bool"},
-      {"<U5", "str160"},    {"|S3", "bytes24"},    {"<f16", "float128"}, {"<M8[ns]", "datetime64[ns]"},
+      {"<i8", "int64"},     {"<i4", "int32"},   {"|u1", "uint8"},     {"<c16", "complex128"},
+      {"<c8", "complex64"}, {"|O", "object"},   {"<f2", "float16"},   {"|b1", "bool"},
+      {"<U5", "str160"},    {"|S3", "bytes24"}, {"<f16", "float128"}, {"<M8[ns]", "datetime64[ns]"},
   };
   for (const auto& c : cases) {
     const std::string dict =
         std::string("{'descr': '") + c.descr + "', 'fortran_order': False, 'shape': (2,), }";
-    expect_error({"softmax", "--input", write("u.npy", npy_header(dict) + zeros(64)), "--output",
-                  out},
-                 std::string("u.npy: unsupported dtype ") + c.name + " ('" + c.descr + "')");
+    expect_error(
+        {"softmax", "--input", write("u.npy", npy_header(dict) + zeros(64)), "--output", out},
+        std::string("u.npy: unsupported dtype ") + c.name + " ('" + c.descr + "')");
   }
   expect_error({"softmax", "--input",
                 write("s.npy", npy_header("{'descr': [('a', '<f4'), ('b', '<i8')], "
@@ -248,8 +247,9 @@ TEST_F(cli_files_error, non_numeric_csv_fields) {
                "n.csv:2:4: not a number: 'abc'");
   expect_error({"softmax", "--input", write("e.csv", "1,,3\n"), "--output", out},
                "e.csv:1:3: empty field (expected a number)");
-  expect_error({"softmax", "--input", write("hd.csv", "x,y\n1,2\n"), "--output", out},
-               "hd.csv:1:1: not a number: 'x' (if the first line names the columns, pass --header)");
+  expect_error(
+      {"softmax", "--input", write("hd.csv", "x,y\n1,2\n"), "--output", out},
+      "hd.csv:1:1: not a number: 'x' (if the first line names the columns, pass --header)");
   expect_error({"softmax", "--input", write("q.csv", "1,\"2\n"), "--output", out},
                "q.csv:1:3: unterminated quote");
   expect_error({"softmax", "--input", write("z.csv", "1,0x10\n"), "--output", out},
@@ -261,16 +261,14 @@ TEST_F(cli_files_error, non_numeric_csv_fields) {
 
 TEST_F(cli_files_error, empty_input) {
   const std::string out = path("out.npy");
-  expect_error({"softmax", "--input", write("e.npy", ""), "--output", out},
-               "e.npy: empty input");
+  expect_error({"softmax", "--input", write("e.npy", ""), "--output", out}, "e.npy: empty input");
   expect_error({"softmax", "--input", write("e.csv", ""), "--output", out},
                "e.csv: empty input (no rows)");
   expect_error({"softmax", "--input", write("b.csv", "\n  \n\n"), "--output", out},
                "b.csv: empty input (no rows)");
   expect_error({"softmax", "--header", "--input", write("h.csv", "a,b\n"), "--output", out},
                "h.csv: no rows after the header line");
-  expect_error({"softmax", "--input", "-", "--output", out}, "<stdin>: empty input",
-               "/dev/null");
+  expect_error({"softmax", "--input", "-", "--output", out}, "<stdin>: empty input", "/dev/null");
   expect_error_piped({"softmax", "--input", "-", "--output", out}, "<stdin>: empty input", "");
   expect_error({"plot", "--input", write("p.csv", "")}, "p.csv: empty input");
 }
@@ -284,7 +282,8 @@ TEST_F(cli_files_error, output_path_not_writable) {
                path("sub") + ": cannot write: is a directory");
   expect_error({"softmax", "--input", in, "--output", path("in.csv/out.csv")},
                "in.csv/out.csv: cannot write: Not a directory");
-  expect_error({"softmax", "--input", in, "--output", path("sub/")}, "cannot write: is a directory");
+  expect_error({"softmax", "--input", in, "--output", path("sub/")},
+               "cannot write: is a directory");
   expect_error({"softmax", "--input", path("nope.csv"), "--output", path("o.csv")},
                path("nope.csv") + ": cannot open: No such file or directory");
 }

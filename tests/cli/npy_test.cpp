@@ -31,7 +31,9 @@ std::string with_preamble(const std::string& dict, int major = 1, bool pad = tru
   return h + body;
 }
 
-npy_header parse(const std::string& bytes) { return parse_npy_header(bytes, std::nullopt, "x.npy"); }
+npy_header parse(const std::string& bytes) {
+  return parse_npy_header(bytes, std::nullopt, "x.npy");
+}
 
 std::string error_of(const std::string& bytes, std::optional<std::uint64_t> size = std::nullopt) {
   try {
@@ -70,9 +72,13 @@ TEST(cli_npy, round_trips_every_layout) {
   for (const scalar_type t : {scalar_type::f32, scalar_type::f64}) {
     for (const bool big : {false, true}) {
       for (const bool fortran : {false, true}) {
-        for (const std::vector<std::uint64_t>& shape :
-             {std::vector<std::uint64_t>{}, {0}, {7}, {2, 3, 4}, {1, 0, 5},
-              std::vector<std::uint64_t>(64, 1), {std::uint64_t{1} << 40}}) {
+        for (const std::vector<std::uint64_t>& shape : {std::vector<std::uint64_t>{},
+                                                        {0},
+                                                        {7},
+                                                        {2, 3, 4},
+                                                        {1, 0, 5},
+                                                        std::vector<std::uint64_t>(64, 1),
+                                                        {std::uint64_t{1} << 40}}) {
           npy_header h;
           h.type = t;
           h.big_endian = big;
@@ -105,12 +111,12 @@ TEST(cli_npy, reads_versions_2_and_3_and_python2_files) {
     EXPECT_EQ(h.header_size % 64, 0u);
   }
   // Python 2's NumPy wrote longs as 3L (version 1.0 and 2.0 files).
-  EXPECT_EQ(parse(with_preamble("{'descr': '<f4', 'fortran_order': False, 'shape': (3L, 4L), }"))
-                .shape,
-            (std::vector<std::uint64_t>{3, 4}));
-  EXPECT_NE(error_of(with_preamble(
-                "{'descr': '<f4', 'fortran_order': False, 'shape': (3L,), }", 3)),
-            "(no error)");
+  EXPECT_EQ(
+      parse(with_preamble("{'descr': '<f4', 'fortran_order': False, 'shape': (3L, 4L), }")).shape,
+      (std::vector<std::uint64_t>{3, 4}));
+  EXPECT_NE(
+      error_of(with_preamble("{'descr': '<f4', 'fortran_order': False, 'shape': (3L,), }", 3)),
+      "(no error)");
 }
 
 TEST(cli_npy, reads_any_dict_spelling_python_would) {
@@ -130,10 +136,10 @@ TEST(cli_npy, reads_any_dict_spelling_python_would) {
     EXPECT_EQ(h.shape, std::vector<std::uint64_t>{2});
   }
   // An unpadded header (some writers) and -0.
-  EXPECT_EQ(parse(with_preamble("{'descr': '<f4', 'fortran_order': False, 'shape': (-0, 2)}", 1,
-                                false))
-                .shape,
-            (std::vector<std::uint64_t>{0, 2}));
+  EXPECT_EQ(
+      parse(with_preamble("{'descr': '<f4', 'fortran_order': False, 'shape': (-0, 2)}", 1, false))
+          .shape,
+      (std::vector<std::uint64_t>{0, 2}));
 }
 
 TEST(cli_npy, rejects_what_numpy_rejects) {
@@ -154,7 +160,8 @@ TEST(cli_npy, rejects_what_numpy_rejects) {
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}", "too large"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (1e3,)}", "expected an integer"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (0x10,)}", "expected an integer"},
-      {"{'descr': '<f4', 'fortran_order': False, 'shape': (((((((((((((((((((2,),),),),),),),),),),),),),),),),),),)}",
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': "
+       "(((((((((((((((((((2,),),),),),),),),),),),),),),),),),),)}",
        "nested too deeply"},
       {"", "unexpected end"},
   };
@@ -165,7 +172,8 @@ TEST(cli_npy, rejects_what_numpy_rejects) {
     EXPECT_NE(e.find(c.says), std::string::npos) << e;
   }
   // A NUL after the dict.
-  const std::string nul = std::string("{'descr': '<f4', 'fortran_order': False, 'shape': (2,)}") + '\0';
+  const std::string nul =
+      std::string("{'descr': '<f4', 'fortran_order': False, 'shape': (2,)}") + '\0';
   EXPECT_NE(error_of(with_preamble(nul, 1, false)).find("unexpected text after the dictionary"),
             std::string::npos);
   // Too many dimensions.
@@ -195,15 +203,16 @@ TEST(cli_npy, checks_the_data_size_against_the_shape) {
   h.shape = {3, 2};
   const std::string bytes = format_npy_header(h);
   EXPECT_NO_THROW(parse_npy_header(bytes, bytes.size() + 48, "x.npy"));
-  EXPECT_NE(error_of(bytes, bytes.size() + 40).find("truncated .npy file: the header's shape "
-                                                     "(3, 2) float64 needs 48 bytes of data "
-                                                     "after the 128-byte header, the file has 40"),
+  EXPECT_NE(error_of(bytes, bytes.size() + 40)
+                .find("truncated .npy file: the header's shape "
+                      "(3, 2) float64 needs 48 bytes of data "
+                      "after the 128-byte header, the file has 40"),
             std::string::npos);
   EXPECT_NE(error_of(bytes, bytes.size() + 56).find("the header does not match the data"),
             std::string::npos);
   // Shape products that overflow, or whose bytes would.
-  for (const char* shape : {"(4294967296, 4294967296)", "(2305843009213693952,)",
-                            "(18446744073709551615, 2)"}) {
+  for (const char* shape :
+       {"(4294967296, 4294967296)", "(2305843009213693952,)", "(18446744073709551615, 2)"}) {
     const std::string d =
         std::string("{'descr': '<f8', 'fortran_order': False, 'shape': ") + shape + "}";
     EXPECT_NE(error_of(with_preamble(d)).find("is too large"), std::string::npos) << shape;
@@ -225,8 +234,8 @@ TEST(cli_npy, converts_and_swaps_values) {
       std::vector<double> back(x.size());
       load_values(raw.data() + 1, t, swap, back.data(), x.size());
       for (std::size_t i = 0; i < x.size(); ++i) {
-        const double want = t == scalar_type::f32 ? static_cast<double>(static_cast<float>(x[i]))
-                                                  : x[i];
+        const double want =
+            t == scalar_type::f32 ? static_cast<double>(static_cast<float>(x[i])) : x[i];
         EXPECT_EQ(back[i], want);
         EXPECT_EQ(std::signbit(back[i]), std::signbit(want));
       }

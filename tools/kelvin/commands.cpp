@@ -18,6 +18,77 @@
 namespace kelvin::cli {
 namespace {
 
+// "[a, b, c]" with Python's list repr.
+template <class T>
+std::string format_list(std::span<const T> y) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += format_repr(y[i]);
+  }
+  out += ']';
+  return out;
+}
+
+template <class T>
+std::string compute(const compute_args& args, const std::vector<double>& temperatures) {
+  const std::vector<T> x = parse_values<T>(args.values);
+  const empty_row_policy policy = parse_empty_row(args.empty_row);
+  std::vector<T> y(x.size());
+  std::string out;
+  for (double t : temperatures) {
+    const options opt{.temperature = t, .empty_row = policy, .threads = args.threads};
+    out += format_temperature(t);
+    out += ' ';
+    switch (args.fn) {
+      case family::softmax:
+        softmax(std::span<const T>(x), std::span<T>(y), opt);
+        out += format_list(std::span<const T>(y));
+        break;
+      case family::log_softmax:
+        log_softmax(std::span<const T>(x), std::span<T>(y), opt);
+        out += format_list(std::span<const T>(y));
+        break;
+      case family::log_partition:
+        out += format_repr(log_partition(std::span<const T>(x), opt));
+        break;
+      case family::smooth_max:
+        out += format_repr(smooth_max(std::span<const T>(x), opt));
+        break;
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) {
+    if (!out.empty()) out += ", ";
+    out += s;
+  }
+  return out;
+}
+
+// The seed's example: vec = [1, 5, 7, 10], ts = [0.1, 1, 10, 100, 10000].
+constexpr std::array<double, 4> kSeedVec = {1, 5, 7, 10};
+constexpr std::array<double, 5> kSeedTemperatures = {0.1, 1, 10, 100, 10000};
+
+// Checked against the MPFR reference in tests/cli (the blog's digits are in
+// the test): keep the numbers here in step with it.
+constexpr std::string_view kDemoNote =
+    "Note: the blog post prints slightly different last digits.\n"
+    "  T >= 1:  its values are up to 1.54 ulp from the exact softmax: math.exp(x / t) / sum\n"
+    "           rounds at every step.\n"
+    "  T = 0.1: its values are up to 25.5 ulp from the exact softmax at the double 0.1\n"
+    "           (0.1000000000000000055511...). In Python x / 0.1 rounds back to exactly 10 * x,\n"
+    "           so the blog computed the softmax at T = 1/10 exactly (to 1.2 ulp); kelvin\n"
+    "           computes at the temperature it is given, the double nearest 0.1.\n"
+    "  kelvin's values above are within 1 ulp of the exact softmax at the double temperature\n"
+    "  (checked against MPFR at 256 bits).\n";
+
+}  // namespace
+
 // Every temperature, validated before anything is computed: a bad one must
 // not leave the lines of the good ones on stdout.
 std::vector<double> parse_temperatures(const std::vector<std::string>& items) {
@@ -74,76 +145,8 @@ empty_row_policy parse_empty_row(const std::string& s) {
   throw usage_error("--empty-row must be nan or zero (got '" + s + "')");
 }
 
-// "[a, b, c]" with Python's list repr.
-template <class T>
-std::string format_list(std::span<const T> y) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < y.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += format_repr(y[i]);
-  }
-  out += ']';
-  return out;
-}
-
-template <class T>
-std::string compute(const compute_args& args, const std::vector<double>& temperatures) {
-  const std::vector<T> x = parse_values<T>(args.values);
-  const empty_row_policy policy = parse_empty_row(args.empty_row);
-  std::vector<T> y(x.size());
-  std::string out;
-  for (double t : temperatures) {
-    const options opt{.temperature = t, .empty_row = policy};
-    out += format_temperature(t);
-    out += ' ';
-    switch (args.fn) {
-      case family::softmax:
-        softmax(std::span<const T>(x), std::span<T>(y), opt);
-        out += format_list(std::span<const T>(y));
-        break;
-      case family::log_softmax:
-        log_softmax(std::span<const T>(x), std::span<T>(y), opt);
-        out += format_list(std::span<const T>(y));
-        break;
-      case family::log_partition:
-        out += format_repr(log_partition(std::span<const T>(x), opt));
-        break;
-      case family::smooth_max:
-        out += format_repr(smooth_max(std::span<const T>(x), opt));
-        break;
-    }
-    out += '\n';
-  }
-  return out;
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& s : items) {
-    if (!out.empty()) out += ", ";
-    out += s;
-  }
-  return out;
-}
-
-// The seed's example: vec = [1, 5, 7, 10], ts = [0.1, 1, 10, 100, 10000].
-constexpr std::array<double, 4> kSeedVec = {1, 5, 7, 10};
-constexpr std::array<double, 5> kSeedTemperatures = {0.1, 1, 10, 100, 10000};
-
-// Checked against the MPFR reference in tests/cli (the blog's digits are in
-// the test): keep the numbers here in step with it.
-constexpr std::string_view kDemoNote =
-    "Note: the blog post prints slightly different last digits.\n"
-    "  T >= 1:  its values are up to 1.54 ulp from the exact softmax: math.exp(x / t) / sum\n"
-    "           rounds at every step.\n"
-    "  T = 0.1: its values are up to 25.5 ulp from the exact softmax at the double 0.1\n"
-    "           (0.1000000000000000055511...). In Python x / 0.1 rounds back to exactly 10 * x,\n"
-    "           so the blog computed the softmax at T = 1/10 exactly (to 1.2 ulp); kelvin\n"
-    "           computes at the temperature it is given, the double nearest 0.1.\n"
-    "  kelvin's values above are within 1 ulp of the exact softmax at the double temperature\n"
-    "  (checked against MPFR at 256 bits).\n";
-
-}  // namespace
+template std::vector<float> parse_values<float>(const std::vector<std::string>&);
+template std::vector<double> parse_values<double>(const std::vector<std::string>&);
 
 std::string run_compute(const compute_args& args) {
   const std::vector<double> temperatures = parse_temperatures(args.temperatures);

@@ -2,10 +2,13 @@
 //
 //   kelvin demo                                  the blog post's table, drawn
 //   kelvin softmax -t 0.1,1,10 -- 1 5 7 10       one line per temperature
+//   kelvin softmax -t 0.5 --input x.npy --output y.npy   files and streams
+//   kelvin plot -t 0.1,1,10 -- 1 5 7 10          bar charts of one row
 //   kelvin info                                  version, SIMD targets, threads
 //
 // Exit codes (DESIGN.md section 6): 0 success, 2 bad input (one line on
-// stderr, nothing on stdout), 1 internal failure.
+// stderr, nothing on stdout, no output file), 1 internal or I/O failure.
+// docs/cli.md is the user guide.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
@@ -18,7 +21,9 @@
 
 #include "kelvin/runtime.hpp"
 #include "kelvin/types.hpp"
+#include "tools/kelvin/byte_io.hpp"
 #include "tools/kelvin/commands.hpp"
+#include "tools/kelvin/files.hpp"
 #include "tools/kelvin/numbers.hpp"
 
 namespace kelvin::cli {
@@ -28,7 +33,7 @@ constexpr int kExitInternal = 1;
 constexpr int kExitUsage = 2;
 
 constexpr std::string_view kSubcommands =
-    "demo, info, softmax, log-softmax, log-partition, smooth-max";
+    "demo, info, plot, softmax, log-softmax, log-partition, smooth-max";
 
 void print_error(std::string_view message) {
   // Exactly one line, even when the message quotes input that holds a newline.
@@ -39,8 +44,10 @@ void print_error(std::string_view message) {
   std::fprintf(stderr, "kelvin: error: %s\n", line.c_str());
 }
 
+// The subcommands that take a row of values after "--".
 bool is_compute_subcommand(std::string_view s) {
-  return s == "softmax" || s == "log-softmax" || s == "log-partition" || s == "smooth-max";
+  return s == "softmax" || s == "log-softmax" || s == "log-partition" || s == "smooth-max" ||
+         s == "plot";
 }
 
 struct split_args {
@@ -110,20 +117,81 @@ std::string describe_extras(const CLI::App& app) {
   return "unexpected argument '" + token + "' for " + where;
 }
 
-void add_compute_options(CLI::App* sub, compute_args& args) {
+// The options of one compute subcommand that main needs after parsing.
+struct compute_options {
+  CLI::Option* axis = nullptr;
+};
+
+void add_row_options(CLI::App* sub, compute_args& args) {
   sub->add_option("-t,--temperature", args.temperatures,
                   "temperatures T >= 0, comma-separated or repeated; 0 and inf allowed "
-                  "(default 1)")
+                  "(default 1; one only with --input/--output)")
       ->allow_extra_args(false)
       ->type_name("T[,T...]");
-  sub->add_flag("--f32", args.f32, "compute in float32 and print float digits (default double)");
   sub->add_option("--empty-row", args.empty_row,
                   "result for a row with no entry above -inf: nan (default) or zero")
       ->type_name("nan|zero");
+  // No -i: "-inf" must stay a value (CLI11 would read it as -i nf).
+  sub->add_option("--input", args.input,
+                  "read the array from PATH (.npy, .csv, .tsv; - for stdin) instead of values")
+      ->type_name("PATH");
+  sub->add_option("--format", args.format,
+                  "input format: npy, csv or tsv (default: from the extension, else the content)")
+      ->type_name("FMT");
+  sub->add_flag("--header", args.header, "CSV/TSV input: the first line names the columns");
+  sub->add_option("--threads", args.threads,
+                  "threads (default 0: all cores; a stream leaves two of them to the threads "
+                  "that read and write)")
+      ->type_name("N");
   sub->add_option("values", args.values,
                   "the row x: numbers in strtod syntax, inf, -inf (masked), nan; write them "
                   "after '--' when one starts with '-'")
       ->type_name("X");
+}
+
+compute_options add_compute_options(CLI::App* sub, compute_args& args) {
+  compute_options o;
+  add_row_options(sub, args);
+  CLI::Option* f32 = sub->add_flag(
+      "--f32", args.f32, "compute in float32 (values: print float digits; default double)");
+  CLI::Option* f64 =
+      sub->add_flag("--f64", args.f64, "compute in float64 (default: the input's dtype)");
+  f32->excludes(f64);
+  sub->add_option("-o,--output", args.output,
+                  "write the result to PATH (.npy, .csv, .tsv; - for stdout), through a "
+                  "temporary file renamed when complete")
+      ->type_name("PATH");
+  o.axis = sub->add_option("--axis", args.axis,
+                           "the axis to compute along, as in NumPy (default -1: the last)")
+               ->type_name("N");
+  sub->add_option("--output-format", args.output_format,
+                  "output format: npy, csv or tsv (default: from the extension, else the input's)")
+      ->type_name("FMT");
+  sub->add_flag("-q,--quiet", args.quiet, "no progress bar on stderr");
+  sub->add_option("--chunk-size", args.chunk_size,
+                  "memory per chunk of rows (default 8M; 3 chunks are in flight)")
+      ->type_name("SIZE");
+  return o;
+}
+
+// Values on the command line print "T [..]" lines: the file options have
+// nothing to act on there.
+void check_values_only(const compute_args& args) {
+  const char* stray = !args.format.empty()          ? "--format"
+                      : !args.output_format.empty() ? "--output-format"
+                      : args.header                 ? "--header"
+                      : !args.chunk_size.empty()    ? "--chunk-size"
+                                                    : nullptr;
+  if (stray != nullptr) {
+    throw usage_error(std::string(stray) + " applies to --input/--output, not to values");
+  }
+  if (args.axis_given && args.axis != 0 && args.axis != -1) {
+    throw usage_error("--axis " + std::to_string(args.axis) +
+                      " is out of range for a row of values (valid: -1 to 0)");
+  }
+  if (args.threads < 0) {
+    throw usage_error("--threads must be >= 0 (got " + std::to_string(args.threads) + ")");
+  }
 }
 
 int run(int argc, char** argv) {
@@ -135,16 +203,20 @@ int run(int argc, char** argv) {
       "  kelvin demo\n"
       "  kelvin softmax -t 0.1,1,10 -- 1 5 7 10\n"
       "  kelvin softmax --log --f32 -t 0,inf -- 1 -inf 3\n"
-      "  kelvin smooth-max -t 0.5 -- 1 2 3");
+      "  kelvin smooth-max -t 0.5 -- 1 2 3\n"
+      "  kelvin softmax -t 0.7 --input logits.npy --output probs.npy\n"
+      "  kelvin log-partition --axis 0 --header --input table.csv --output -\n"
+      "  kelvin plot -t 0.1,1,10 -- 1 5 7 10");
 
   CLI::App* demo = app.add_subcommand("demo", "the blog post's example, computed and drawn");
   CLI::App* info = app.add_subcommand("info", "version, SIMD targets and threads");
 
   compute_args args;
   bool log_flag = false;
-  CLI::App* softmax_cmd = app.add_subcommand("softmax", "softmax(x / T), one line per T");
-  add_compute_options(softmax_cmd, args);
-  softmax_cmd->add_flag("--log", log_flag, "print log_softmax instead");
+  CLI::App* softmax_cmd = app.add_subcommand(
+      "softmax", "softmax(x / T): one line per T, or an array from --input to --output");
+  std::vector<compute_options> options_of = {add_compute_options(softmax_cmd, args)};
+  softmax_cmd->add_flag("--log", log_flag, "compute log_softmax instead");
   struct named_family {
     const char* name;
     const char* help;
@@ -159,9 +231,15 @@ int run(int argc, char** argv) {
   std::vector<std::pair<CLI::App*, family>> compute_cmds = {{softmax_cmd, family::softmax}};
   for (const named_family& f : others) {
     CLI::App* sub = app.add_subcommand(f.name, f.help);
-    add_compute_options(sub, args);
+    options_of.push_back(add_compute_options(sub, args));
     compute_cmds.emplace_back(sub, f.fn);
   }
+  int plot_width = 40;
+  CLI::App* plot = app.add_subcommand(
+      "plot", "bar charts of softmax(x / T) for one row, one chart per T (as in demo)");
+  add_row_options(plot, args);
+  plot->add_option("--width", plot_width, "cells in a full bar, p = 1 (default 40)")
+      ->type_name("N");
 
   split_args split = normalize(argc, argv);
   std::vector<std::string> reversed = std::move(split.options);
@@ -181,13 +259,23 @@ int run(int argc, char** argv) {
     out = run_demo();
   } else if (app.got_subcommand(info)) {
     out = run_info();
+  } else if (app.got_subcommand(plot)) {
+    args.values.insert(args.values.end(), split.values.begin(), split.values.end());
+    out = run_plot(args, plot_width);
   } else {
     bool found = false;
-    for (const auto& [sub, fn] : compute_cmds) {
+    for (std::size_t i = 0; i < compute_cmds.size(); ++i) {
+      const auto& [sub, fn] = compute_cmds[i];
       if (!app.got_subcommand(sub)) continue;
       args.fn = fn == family::softmax && log_flag ? family::log_softmax : fn;
       args.values.insert(args.values.end(), split.values.begin(), split.values.end());
-      out = run_compute(args);
+      args.axis_given = options_of[i].axis->count() > 0;
+      if (!args.input.empty() || !args.output.empty()) {
+        run_files(args);  // writes its own output
+      } else {
+        check_values_only(args);
+        out = run_compute(args);
+      }
       found = true;
     }
     if (!found) {
@@ -219,6 +307,9 @@ int main(int argc, char** argv) {
     // The library checks its arguments too; those are the user's input.
     print_error(e.what());
     return e.code() == kelvin::status::invalid_argument ? kExitUsage : kExitInternal;
+  } catch (const kelvin::cli::io_failure& e) {
+    print_error(e.what());
+    return kExitInternal;
   } catch (const std::bad_alloc&) {
     print_error("out of memory");
     return kExitInternal;
