@@ -3,7 +3,8 @@
 # the shared peer harness (../shared/peers), at T = 0.07 and T = 1, with 1 and
 # 2 threads, and writes a markdown table of ratios.
 # Usage: scripts/bench-peers.sh [OUT_DIR] [extra harness args, e.g. --shapes 1x32000]
-# Takes ~10-20 minutes on a quiet 2-core machine; run it with nothing else busy.
+# Takes ~35 minutes on a quiet 2-core machine (the harness re-measures under foreign
+# load); run it with nothing else busy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
