@@ -69,11 +69,12 @@ struct kernel_table {
   // double-double exponentials with a compensated sum. When `store` is not
   // null, exp(arg_i) rounded to T is also written to store[i] (store may be x).
   dd (*exp_sum)(const T* x, std::size_t n, const row_args& a, T* store);
-  // y_i = exp(arg_i) * inv_sum (the exponential recomputed from x, so that
-  // the only rounding to T is the last one; y may equal x).
+  // softmax's last pass, one of two per type (the other is null):
+  // double rows: y_i = exp(arg_i) * inv_sum, the double-double exponential
+  // recomputed from x so that the product rounds once (y may equal x).
   void (*softmax_out)(const T* x, T* y, std::size_t n, const row_args& a, dd inv_sum);
-  // y_i = y_i * inv_sum in double (after exp_sum stored the exponentials):
-  // one pass and one exponential less than softmax_out, for one more rounding.
+  // float rows: y_i = y_i * inv_sum in double after exp_sum stored the
+  // exponentials: one exponential per entry, for one more rounding.
   void (*scale)(T* y, std::size_t n, dd inv_sum);
   // y_i = arg_i - log_sum.
   void (*log_softmax_out)(const T* x, T* y, std::size_t n, const row_args& a, dd log_sum);

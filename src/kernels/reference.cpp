@@ -76,10 +76,6 @@ dd exp_sum_f64(const double* x, std::size_t n, const row_args& a, double* store)
   return s.result();
 }
 
-void softmax_out_f32(const float* x, float* y, std::size_t n, const row_args& a, dd inv) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>(exp_f(x[i], a) * inv.hi);
-}
-
 // (e.hi + e.lo) * (inv.hi + inv.lo) rounded once.
 void softmax_out_f64(const double* x, double* y, std::size_t n, const row_args& a, dd inv) {
   for (std::size_t i = 0; i < n; ++i) {
@@ -88,15 +84,9 @@ void softmax_out_f64(const double* x, double* y, std::size_t n, const row_args& 
   }
 }
 
-template <class T>
-void scale(T* y, std::size_t n, dd inv) {
-  for (std::size_t i = 0; i < n; ++i) {
-    const double v = y[i];
-    y[i] = static_cast<T>(std::fma(v, inv.hi, v * inv.lo));
-  }
+void scale_f32(float* y, std::size_t n, dd inv) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>(y[i] * inv.hi);
 }
-void scale_f32(float* y, std::size_t n, dd inv) { scale(y, n, inv); }
-void scale_f64(double* y, std::size_t n, dd inv) { scale(y, n, inv); }
 
 void log_softmax_out_f32(const float* x, float* y, std::size_t n, const row_args& a, dd log_sum) {
   for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>(arg_f(x[i], a) - log_sum.hi);
@@ -131,11 +121,10 @@ void exp_neg_f64(const double* hi, const double* lo, double* out, double* out_lo
 row_scan scan_f32(const float* x, std::size_t n) { return scan(x, n); }
 row_scan scan_f64(const double* x, std::size_t n) { return scan(x, n); }
 
-const kernel_table<float> kRefF32{&scan_f32,   &exp_sum_f32,         &softmax_out_f32,
-                                  &scale_f32,  &log_softmax_out_f32, nullptr,
-                                  &exp_neg_f32};
+const kernel_table<float> kRefF32{
+    &scan_f32, &exp_sum_f32, nullptr, &scale_f32, &log_softmax_out_f32, nullptr, &exp_neg_f32};
 const kernel_table<double> kRefF64{&scan_f64,   &exp_sum_f64,         &softmax_out_f64,
-                                   &scale_f64,  &log_softmax_out_f64, nullptr,
+                                   nullptr,     &log_softmax_out_f64, nullptr,
                                    &exp_neg_f64};
 
 }  // namespace

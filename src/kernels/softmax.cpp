@@ -220,13 +220,6 @@ dd ExpSumF64(const double* x, size_t n, const row_args& a, double* store) {
 }
 
 // ---- pass 3: outputs ----------------------------------------------------------
-void SoftmaxOutF32(const float* x, float* y, size_t n, const row_args& a, dd inv) {
-  const DD d;
-  const VD m = hn::Set(d, a.m), inv_u = hn::Set(d, a.inv_u), vinv = hn::Set(d, inv.hi);
-  ForEachVec(x, y, n,
-             [&](VD v) HWY_ATTR { return hn::Mul(ExpNegF32(d, ArgF(v, m, inv_u)), vinv); });
-}
-
 // (e + e_lo) * (ih + il) rounded once.
 void SoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, dd inv) {
   const DD d;
@@ -240,14 +233,12 @@ void SoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, dd i
   });
 }
 
-template <class T>
-void Scale(T* y, size_t n, dd inv) {
+// y *= 1/S in double, then one rounding to float.
+void ScaleF32(float* y, size_t n, dd inv) {
   const DD d;
-  const VD ih = hn::Set(d, inv.hi), il = hn::Set(d, inv.lo);
-  ForEachVec(y, y, n, [&](VD v) HWY_ATTR { return MulDD(d, v, ih, il); });
+  const VD ih = hn::Set(d, inv.hi);
+  ForEachVec(y, y, n, [&](VD v) HWY_ATTR { return hn::Mul(v, ih); });
 }
-void ScaleF32(float* y, size_t n, dd inv) { Scale(y, n, inv); }
-void ScaleF64(double* y, size_t n, dd inv) { Scale(y, n, inv); }
 
 void LogSoftmaxOutF32(const float* x, float* y, size_t n, const row_args& a, dd log_sum) {
   const DD d;
@@ -355,14 +346,13 @@ row_scan ScanF32(const float* x, size_t n) { return Scan(x, n); }
 row_scan ScanF64(const double* x, size_t n) { return Scan(x, n); }
 
 const detail::kernel_table<float>* TableF32() {
-  static const detail::kernel_table<float> t{&ScanF32,       &ExpSumF32,        &SoftmaxOutF32,
-                                             &ScaleF32,      &LogSoftmaxOutF32, &AxisBlockF32,
-                                             &ExpNegBatchF32};
+  static const detail::kernel_table<float> t{
+      &ScanF32, &ExpSumF32, nullptr, &ScaleF32, &LogSoftmaxOutF32, &AxisBlockF32, &ExpNegBatchF32};
   return &t;
 }
 const detail::kernel_table<double>* TableF64() {
   static const detail::kernel_table<double> t{
-      &ScanF64, &ExpSumF64, &SoftmaxOutF64, &ScaleF64, &LogSoftmaxOutF64, nullptr, &ExpNegBatchF64};
+      &ScanF64, &ExpSumF64, &SoftmaxOutF64, nullptr, &LogSoftmaxOutF64, nullptr, &ExpNegBatchF64};
   return &t;
 }
 
