@@ -284,7 +284,7 @@ descr_info parse_descr(const std::string& descr) {
     case 'm':
       if (size == 8 && (rest.empty() || (rest.front() == '[' && rest.back() == ']'))) {
         info.dtype_name =
-            std::string(kind == 'M' ? "datetime64" : "timedelta64") + std::string(rest);
+            std::string(kind == 'M' ? "datetime64" : "timedelta64") + escape(rest, 30);
       }
       break;
     default:
