@@ -31,15 +31,6 @@ inline dd log_dd(dd s) {
   return {hi, static_cast<double>(l - static_cast<long double>(hi))};
 }
 
-// hi + lo rounded once (two-sum of a + b, plus the tails).
-inline double add_dd(double a, double a_lo, double b, double b_lo) {
-  const double t = a + b;
-  if (!std::isfinite(t)) return t;
-  const double bp = t - a;
-  const double err = (a - (t - bp)) + (b - bp);
-  return t + (err + (a_lo + b_lo));
-}
-
 // Writes the limit distribution that puts equal mass on the k entries where
 // `hit(x_i)` holds and none elsewhere (hardmax, uniform, +inf entries).
 template <class T, class Hit>
@@ -103,6 +94,12 @@ class row_exec {
   }
   void scale(T* y, std::size_t n, dd inv) const {
     each_chunk(n, [&](std::size_t o, std::size_t m) { k_.scale(y + o, m, inv); });
+  }
+  // log S of a float row, by the kernels' log (every float path uses it).
+  double log(double s) const {
+    double out;
+    k_.log(&s, &out, 1);
+    return out;
   }
   void log_softmax_out(const T* x, T* y, std::size_t n, const row_args& a, dd log_sum) const {
     each_chunk(
@@ -211,27 +208,11 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
     return;
   }
   const dd sum = k.exp_sum(x, n, a, nullptr);
-  const dd log_sum = sizeof(T) == 8 ? log_dd(sum) : dd{std::log(sum.hi), 0.0};
-  switch (f) {
-    case family::log_softmax:
-      k.log_softmax_out(x, y, n, a, log_sum);
-      return;
-    case family::log_partition: {
-      // m / t + log S, with m / t as a double-double.
-      const double q = m / t;
-      const double q_lo = std::isfinite(q) ? std::fma(-q, t, m) / t : 0.0;
-      *y = static_cast<T>(add_dd(q, q_lo, log_sum.hi, log_sum.lo));
-      return;
-    }
-    case family::smooth_max: {
-      // m + t * log S, the product split exactly with an FMA.
-      const double p = t * log_sum.hi;
-      const double p_lo = std::isfinite(p) ? std::fma(t, log_sum.hi, -p) + t * log_sum.lo : 0.0;
-      *y = static_cast<T>(add_dd(m, 0.0, p, p_lo));
-      return;
-    }
-    case family::softmax:
-      return;
+  const dd log_sum = sizeof(T) == 8 ? log_dd(sum) : dd{k.log(sum.hi), 0.0};
+  if (f == family::log_softmax) {
+    k.log_softmax_out(x, y, n, a, log_sum);
+  } else {
+    *y = static_cast<T>(reduction_result(f, m, t, log_sum));
   }
 }
 

@@ -103,6 +103,33 @@ void check_pair(const matrix_view<const T>& x, const matrix_view<T>& y) {
 template <class T>
 void run_rows(family f, matrix_view<const T> x, T* y, std::size_t y_stride, const options& opt) {
   const int threads = plan_threads(opt.threads, x.rows, x.cols);
+  const kernel_table<T>& table_t = table<T>(active_target());
+  const double t = opt.temperature;
+  // Rows on the general path go to the batched kernel, many per call: one
+  // ordinary temperature, rows short enough for one thread each.
+  if (table_t.rows != nullptr && opt.temperatures.empty() && x.cols <= kChunk && t > 0 &&
+      t < HUGE_VAL && t >= 0x1p-960) {
+    const row_exec<T> k(table_t, 1);
+    const std::size_t ys = is_reduction(f) ? 1 : y_stride;
+    // Rows per work item: fixed groups for short rows (see kShortGroup), else
+    // enough items for every thread.
+    const std::size_t per_thread = (x.rows + threads - 1) / static_cast<std::size_t>(threads);
+    const std::size_t group =
+        x.cols <= kShortRow ? kShortGroup : std::clamp<std::size_t>(per_thread, 1, kShortGroup);
+    const std::size_t blocks = (x.rows + group - 1) / group;
+    parallel_for(blocks, threads, [&](std::size_t b) {
+      const std::size_t r0 = b * group, count = std::min(group, x.rows - r0);
+      for (std::size_t r = 0; r < count;) {
+        r += table_t.rows(f, x.row(r0 + r), x.row_stride, y + (r0 + r) * ys, ys, count - r, x.cols,
+                          t);
+        if (r < count) {  // a row with a NaN or an infinite max
+          compute_row(f, k, x.row(r0 + r), y + (r0 + r) * ys, x.cols, t, opt.empty_row);
+          ++r;
+        }
+      }
+    });
+    return;
+  }
   // One thread per row, or, for fewer rows than threads, threads within rows.
   const int inner = threads > 1 || x.cols <= kChunk
                         ? 1

@@ -610,14 +610,36 @@ TEST_P(axis_lanes, vectorised_axis_matches_gathered_rows) {
 KELVIN_INSTANTIATE_PER_TARGET(axis_lanes);
 
 TEST(threads, results_do_not_depend_on_the_thread_count) {
-  const std::size_t rows = 64, cols = 3000;
-  std::vector<float> x(rows * cols), y1(x.size()), y2(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(std::cos(double(i)) * 20);
-  softmax(matrix_view<const float>(x.data(), rows, cols), matrix_view<float>(y1.data(), rows, cols),
-          {.temperature = 0.07, .threads = 1});
-  softmax(matrix_view<const float>(x.data(), rows, cols), matrix_view<float>(y2.data(), rows, cols),
-          {.temperature = 0.07, .threads = 2});
-  EXPECT_EQ(y1, y2);
+  // Long rows, rows batched by 8, and short rows transposed 64 at a time, with
+  // a NaN row and a +inf entry among them.
+  for (const auto [rows, cols] :
+       {std::pair<std::size_t, std::size_t>{64, 3000}, {1000, 10}, {203, 16}, {130, 100}, {3, 5}}) {
+    std::vector<float> x(rows * cols), y1(x.size()), y2(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(std::cos(double(i)) * 20);
+    if (rows > 100) {
+      x[70 * cols + 1] = NAN;
+      x[90 * cols] = INFINITY;
+    }
+    for (const family f : {family::softmax, family::log_softmax, family::log_partition}) {
+      const matrix_view<const float> xv(x.data(), rows, cols);
+      if (f == family::log_partition) {
+        log_partition(xv, std::span<float>(y1.data(), rows), {.temperature = 0.07, .threads = 1});
+        log_partition(xv, std::span<float>(y2.data(), rows), {.temperature = 0.07, .threads = 2});
+      } else {
+        const auto run = [&](std::vector<float>& y, int threads) {
+          const matrix_view<float> yv(y.data(), rows, cols);
+          const options o{.temperature = 0.07, .threads = threads};
+          f == family::softmax ? softmax(xv, yv, o) : log_softmax(xv, yv, o);
+        };
+        run(y1, 1);
+        run(y2, 2);
+      }
+      for (std::size_t i = 0; i < y1.size(); ++i) {
+        ASSERT_TRUE(y1[i] == y2[i] || (std::isnan(y1[i]) && std::isnan(y2[i])))
+            << rows << "x" << cols << " family " << int(f) << " at " << i;
+      }
+    }
+  }
 }
 
 TEST(threads, one_long_row_split_over_threads_gives_the_same_results) {

@@ -6,11 +6,18 @@
 // max m is finite and free of NaN, and 0 < T < inf.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
 namespace kelvin::detail {
+
+// Rows of at most this many entries go through the batched row kernel
+// transposed (lanes are rows), in groups whose boundaries must not depend on
+// the thread count (the transposed and the row-wise sums round differently).
+inline constexpr std::size_t kShortRow = 16;
+inline constexpr std::size_t kShortGroup = 64;
 
 // A double-double value hi + lo, |lo| <= ulp(hi) / 2.
 struct dd {
@@ -39,6 +46,30 @@ class dd_sum {
 };
 
 enum class family { softmax, log_softmax, log_partition, smooth_max };
+
+// hi + lo rounded once (two-sum of a + b, plus the tails).
+inline double add_dd(double a, double a_lo, double b, double b_lo) {
+  const double t = a + b;
+  if (!std::isfinite(t)) return t;
+  const double bp = t - a;
+  const double err = (a - (t - bp)) + (b - bp);
+  return t + (err + (a_lo + b_lo));
+}
+
+// The reductions of a general-path row (max m finite, 0 < t < inf) from its
+// log S = log sum_i exp((x_i - m) / t), one formula for every path:
+//   log_partition = m / t + log S  (m / t as a double-double)
+//   smooth_max    = m + t * log S  (the product split exactly with an FMA)
+inline double reduction_result(family f, double m, double t, dd log_sum) {
+  if (f == family::log_partition) {
+    const double q = m / t;
+    const double q_lo = std::isfinite(q) ? std::fma(-q, t, m) / t : 0.0;
+    return add_dd(q, q_lo, log_sum.hi, log_sum.lo);
+  }
+  const double p = t * log_sum.hi;
+  const double p_lo = std::isfinite(p) ? std::fma(t, log_sum.hi, -p) + t * log_sum.lo : 0.0;
+  return add_dd(m, 0.0, p, p_lo);
+}
 
 struct row_scan {
   double max = 0;  // row max (meaningless when has_nan)
@@ -89,6 +120,18 @@ struct kernel_table {
   // Null where not provided (double rows: the caller gathers rows instead).
   std::size_t (*axis_block)(family f, const T* x, std::ptrdiff_t xs, T* y, std::ptrdiff_t ys,
                             std::size_t n, std::size_t count, double t);
+  // The general path of many rows in one call (float rows; null elsewhere):
+  // rows r in [0, rows) of n entries at x + r * xs, all at temperature t
+  // (0 < t < inf, t >= 2^-960); softmax / log_softmax write y + r * ys, the
+  // reductions y[r * ys]. Same results as the row-at-a-time path, with the
+  // per-row steps (reductions across lanes, 1 / S, log S) batched over rows
+  // and rows of at most 16 entries transposed so that lanes are rows. Returns
+  // how many leading rows it handled: it stops before a row holding a NaN or
+  // an infinite max (the caller computes that one, and may call again).
+  std::size_t (*rows)(family f, const T* x, std::size_t xs, T* y, std::size_t ys, std::size_t rows,
+                      std::size_t n, double t);
+  // out_i = log(in_i) for in_i >= 1: the log S of every float path.
+  void (*log)(const double* in, double* out, std::size_t n);
   // The exponential these kernels use, exposed for its tests:
   // out_i + out_lo_i = exp(hi_i + lo_i) for hi_i <= 0 (float rows ignore lo
   // and out_lo, which may be null for them).

@@ -118,14 +118,20 @@ void exp_neg_f64(const double* hi, const double* lo, double* out, double* out_lo
   }
 }
 
+void log_f64(const double* in, double* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = std::log(in[i]);
+}
+
 row_scan scan_f32(const float* x, std::size_t n) { return scan(x, n); }
 row_scan scan_f64(const double* x, std::size_t n) { return scan(x, n); }
 
+// No batched rows: the drivers run the reference a row at a time.
 const kernel_table<float> kRefF32{
-    &scan_f32, &exp_sum_f32, nullptr, &scale_f32, &log_softmax_out_f32, nullptr, &exp_neg_f32};
-const kernel_table<double> kRefF64{&scan_f64,   &exp_sum_f64,         &softmax_out_f64,
-                                   nullptr,     &log_softmax_out_f64, nullptr,
-                                   &exp_neg_f64};
+    &scan_f32, &exp_sum_f32, nullptr,  &scale_f32,  &log_softmax_out_f32,
+    nullptr,   nullptr,      &log_f64, &exp_neg_f32};
+const kernel_table<double> kRefF64{
+    &scan_f64, &exp_sum_f64, &softmax_out_f64, nullptr,     &log_softmax_out_f64,
+    nullptr,   nullptr,      nullptr,          &exp_neg_f64};
 
 }  // namespace
 

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <limits>
 
+#include "hwy/contrib/math/math-inl.h"
 #include "src/kernels/exp-inl.h"
 #include "src/kernels/kernels.hpp"
 
@@ -268,7 +269,7 @@ size_t AxisBlockF32(detail::family f, const float* x, std::ptrdiff_t xs, float* 
   using detail::family;
   const DD d;
   const size_t N = hn::Lanes(d);
-  const VD inv_t = hn::Set(d, 1.0 / t), vt = hn::Set(d, t), inf = hn::Set(d, HUGE_VAL);
+  const VD inv_t = hn::Set(d, 1.0 / t), inf = hn::Set(d, HUGE_VAL);
   HWY_ALIGN double lanes[hn::MaxLanes(DD())];
   size_t j = 0;
   for (; j + N <= count; j += N) {
@@ -299,21 +300,131 @@ size_t AxisBlockF32(detail::family f, const float* x, std::ptrdiff_t xs, float* 
       }
       continue;
     }
-    hn::Store(sum, d, lanes);
-    for (size_t k = 0; k < N; ++k) lanes[k] = std::log(lanes[k]);
-    const VD log_sum = hn::Load(d, lanes);
+    const VD log_sum = hn::Log(d, sum);
     if (f == family::log_softmax) {
       for (size_t a = 0; a < n; ++a) {
         const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(a);
         StoreAs(hn::Sub(ArgF(LoadAs(d, xj + o * xs), m, inv_t), log_sum), y + j + o * ys);
       }
-    } else if (f == family::log_partition) {
-      StoreAs(hn::Add(hn::Div(m, vt), log_sum), y + j);  // m / t + log S
     } else {
-      StoreAs(hn::MulAdd(vt, log_sum, m), y + j);  // m + t log S
+      HWY_ALIGN double ms[hn::MaxLanes(DD())];
+      hn::Store(log_sum, d, lanes);
+      hn::Store(m, d, ms);
+      for (size_t k = 0; k < N; ++k) {
+        y[j + k] = static_cast<float>(detail::reduction_result(f, ms[k], t, {lanes[k], 0.0}));
+      }
     }
   }
   return j;
+}
+
+// ---- many rows per call ---------------------------------------------------------
+void LogF64(const double* in, double* out, size_t n) {
+  const DD d;
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Log(d, hn::LoadU(d, in + i)), d, out + i);
+  if (i == n) return;
+  HWY_ALIGN double buf[hn::MaxLanes(DD())];
+  for (size_t k = 0; k < N; ++k) buf[k] = i + k < n ? in[i + k] : 1.0;
+  hn::Store(hn::Log(d, hn::Load(d, buf)), d, buf);
+  for (size_t k = 0; i + k < n; ++k) out[i + k] = buf[k];
+}
+
+// Up to kBatch rows at a time, each pass over all of them before the next, so
+// that the rows' reductions overlap and 1 / S and log S are vector operations.
+constexpr size_t kBatch = 8;
+
+size_t RowsBlockedF32(detail::family f, const float* x, size_t xs, float* y, size_t ys, size_t rows,
+                      size_t n, double t) {
+  using detail::family;
+  row_args a;
+  a.inv_u = 1.0 / t;
+  a.u = t;
+  size_t r = 0;
+  while (r < rows) {
+    HWY_ALIGN double m[kBatch], s[kBatch];
+    size_t nb = 0;
+    bool stop = false;
+    for (; nb < kBatch && r + nb < rows; ++nb) {
+      const row_scan sc = Scan(x + (r + nb) * xs, n);
+      if (sc.has_nan || !std::isfinite(sc.max)) {
+        stop = true;
+        break;
+      }
+      m[nb] = sc.max;
+    }
+    for (size_t i = 0; i < nb; ++i) {
+      a.m = m[i];
+      float* store = f == family::softmax ? y + (r + i) * ys : nullptr;
+      s[i] = ExpSumF32(x + (r + i) * xs, n, a, store).hi;
+    }
+    if (f == family::softmax) {
+      for (size_t i = 0; i < nb; ++i) ScaleF32(y + (r + i) * ys, n, {1.0 / s[i], 0.0});
+    } else {
+      LogF64(s, s, nb);
+      for (size_t i = 0; i < nb; ++i) {
+        if (f == family::log_softmax) {
+          a.m = m[i];
+          LogSoftmaxOutF32(x + (r + i) * xs, y + (r + i) * ys, n, a, {s[i], 0.0});
+        } else {
+          y[(r + i) * ys] = static_cast<float>(detail::reduction_result(f, m[i], t, {s[i], 0.0}));
+        }
+      }
+    }
+    r += nb;
+    if (stop) return r;
+  }
+  return rows;
+}
+
+// Rows of at most kShortRow entries: kShortBlock rows at a time are transposed
+// into a local buffer (entry a of row j at a * kShortBlock + j) and run by the
+// axis kernel, whose lanes are rows.
+using detail::kShortRow;
+constexpr size_t kShortBlock = detail::kShortGroup;
+
+size_t RowsShortF32(detail::family f, const float* x, size_t xs, float* y, size_t ys, size_t rows,
+                    size_t n, double t) {
+  using detail::family;
+  const size_t N = hn::Lanes(DD());
+  HWY_ALIGN float in[kShortRow * kShortBlock];
+  HWY_ALIGN float out[kShortRow * kShortBlock];
+  const bool reduce = f == family::log_partition || f == family::smooth_max;
+  size_t r = 0;
+  while (r < rows) {
+    const size_t count = std::min(kShortBlock, rows - r);
+    const size_t full = count / N * N;  // the rest goes row by row
+    for (size_t j = 0; j < full; ++j) {
+      const float* xr = x + (r + j) * xs;
+      for (size_t a = 0; a < n; ++a) in[a * kShortBlock + j] = xr[a];
+    }
+    const size_t done =
+        full == 0 ? 0 : AxisBlockF32(f, in, kShortBlock, out, kShortBlock, n, full, t);
+    for (size_t j = 0; j < done; ++j) {
+      if (reduce) {
+        y[(r + j) * ys] = out[j];
+      } else {
+        float* yr = y + (r + j) * ys;
+        for (size_t a = 0; a < n; ++a) yr[a] = out[a * kShortBlock + j];
+      }
+    }
+    r += done;
+    if (done < count) {
+      // a vector of rows holding a NaN or an infinite max, or the tail
+      const size_t m = std::min(done < full ? N : count - done, rows - r);
+      const size_t k = RowsBlockedF32(f, x + r * xs, xs, y + r * ys, ys, m, n, t);
+      r += k;
+      if (k < m) return r;
+    }
+  }
+  return rows;
+}
+
+size_t RowsF32(detail::family f, const float* x, size_t xs, float* y, size_t ys, size_t rows,
+               size_t n, double t) {
+  if (n <= kShortRow && hn::Lanes(DD()) > 1) return RowsShortF32(f, x, xs, y, ys, rows, n, t);
+  return RowsBlockedF32(f, x, xs, y, ys, rows, n, t);
 }
 
 void ExpNegBatchF32(const double* hi, const double*, double* out, double*, size_t n) {
@@ -346,13 +457,15 @@ row_scan ScanF32(const float* x, size_t n) { return Scan(x, n); }
 row_scan ScanF64(const double* x, size_t n) { return Scan(x, n); }
 
 const detail::kernel_table<float>* TableF32() {
-  static const detail::kernel_table<float> t{
-      &ScanF32, &ExpSumF32, nullptr, &ScaleF32, &LogSoftmaxOutF32, &AxisBlockF32, &ExpNegBatchF32};
+  static const detail::kernel_table<float> t{&ScanF32,  &ExpSumF32,        nullptr,
+                                             &ScaleF32, &LogSoftmaxOutF32, &AxisBlockF32,
+                                             &RowsF32,  &LogF64,           &ExpNegBatchF32};
   return &t;
 }
 const detail::kernel_table<double>* TableF64() {
-  static const detail::kernel_table<double> t{
-      &ScanF64, &ExpSumF64, &SoftmaxOutF64, nullptr, &LogSoftmaxOutF64, nullptr, &ExpNegBatchF64};
+  static const detail::kernel_table<double> t{&ScanF64, &ExpSumF64,        &SoftmaxOutF64,
+                                              nullptr,  &LogSoftmaxOutF64, nullptr,
+                                              nullptr,  nullptr,           &ExpNegBatchF64};
   return &t;
 }
 
