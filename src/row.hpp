@@ -95,6 +95,61 @@ class row_exec {
   void scale(T* y, std::size_t n, dd inv) const {
     each_chunk(n, [&](std::size_t o, std::size_t m) { k_.scale(y + o, m, inv); });
   }
+  // Long float rows off the special cases, in two passes over the chunks
+  // instead of three: the first computes each chunk's max and its sum
+  // relative to it (storing the exponentials for softmax: y != x), the second
+  // scales each chunk by exp((m_c - M) / t) / S or writes log_softmax.
+  // Returns false, having written nothing that matters, for a row holding a
+  // NaN or an infinite max (the caller's three-pass path handles it).
+  bool two_pass(family f, const T* x, T* y, std::size_t n, double t) const {
+    struct part {
+      row_scan s;
+      dd sum;
+    };
+    std::vector<part> p(chunks(n));
+    parallel_for(p.size(), threads_, [&](std::size_t c) {
+      const std::size_t o = c * kChunk, m = chunk_size(n, c);
+      p[c].s = k_.scan(x + o, m);
+      if (p[c].s.has_nan || !std::isfinite(p[c].s.max)) return;
+      row_args a;
+      a.m = p[c].s.max;
+      a.u = t;
+      a.inv_u = 1.0 / t;
+      p[c].sum = k_.exp_sum(x + o, m, a, f == family::softmax ? y + o : nullptr);
+    });
+    double m = -HUGE_VAL;
+    for (const part& c : p) {
+      if (c.s.has_nan || c.s.max == HUGE_VAL) return false;
+      m = std::fmax(m, c.s.max);
+    }
+    if (m == -HUGE_VAL) return false;
+    // Chunk sums rescaled to the row max (an all -inf chunk adds 0).
+    std::vector<double> w(p.size());
+    dd_sum total;
+    for (std::size_t c = 0; c < p.size(); ++c) {
+      w[c] = p[c].s.max == -HUGE_VAL ? 0.0 : std::exp((p[c].s.max - m) / t);
+      total.add(p[c].sum.hi * w[c]);
+    }
+    const double sum = total.result().hi;
+    if (f == family::softmax) {
+      each_chunk(n, [&](std::size_t o, std::size_t len) {
+        k_.scale(y + o, len, {w[o / kChunk] / sum, 0.0});
+      });
+      return true;
+    }
+    const dd log_sum{log(sum), 0.0};
+    if (f == family::log_softmax) {
+      row_args a;
+      a.m = m;
+      a.u = t;
+      a.inv_u = 1.0 / t;
+      log_softmax_out(x, y, n, a, log_sum);
+    } else {
+      *y = static_cast<T>(reduction_result(f, m, t, log_sum));
+    }
+    return true;
+  }
+
   // log S of a float row, by the kernels' log (every float path uses it).
   double log(double s) const {
     double out;
@@ -130,6 +185,13 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
   constexpr T kNaN = std::numeric_limits<T>::quiet_NaN();
   const bool reduce = is_reduction(f);
 
+  // Long float rows: two passes (unless in place: the first pass stores).
+  if constexpr (sizeof(T) == 4) {
+    if (n > kChunk && t >= 0x1p-960 && t < kInf && (reduce || x != y) &&
+        k.two_pass(f, x, y, n, t)) {
+      return;
+    }
+  }
   const row_scan s = n == 0 ? row_scan{-kInf, kInf, false} : k.scan(x, n);
   if (s.has_nan) {  // any NaN: the whole row is NaN
     if (reduce) {
