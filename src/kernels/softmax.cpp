@@ -234,11 +234,35 @@ void SoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, dd i
   });
 }
 
-// y *= 1/S in double, then one rounding to float.
+// y *= 1/S rounded once to float. With an FMA, in float lanes: 1/S = ih + il
+// (two floats, 2^-48 apart) and y * ih + y * il is one FMA, whose only
+// rounding of note is the last. Without one, in double.
 void ScaleF32(float* y, size_t n, dd inv) {
+#if HWY_NATIVE_FMA
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  const float ih_s = static_cast<float>(inv.hi);
+  const float il_s = static_cast<float>(inv.hi - ih_s);
+  const auto ih = hn::Set(d, ih_s), il = hn::Set(d, il_s);
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto v = hn::LoadU(d, y + i);
+    hn::StoreU(hn::MulAdd(v, ih, hn::Mul(v, il)), d, y + i);
+  }
+#if !HWY_MEM_OPS_MIGHT_FAULT
+  if (i < n) {
+    const auto m = hn::FirstN(d, n - i);
+    const auto v = hn::MaskedLoad(m, d, y + i);
+    hn::BlendedStore(hn::MulAdd(v, ih, hn::Mul(v, il)), m, d, y + i);
+  }
+#else
+  for (; i < n; ++i) y[i] = std::fma(y[i], ih_s, y[i] * il_s);
+#endif
+#else
   const DD d;
   const VD ih = hn::Set(d, inv.hi);
   ForEachVec(y, y, n, [&](VD v) HWY_ATTR { return hn::Mul(v, ih); });
+#endif
 }
 
 void LogSoftmaxOutF32(const float* x, float* y, size_t n, const row_args& a, dd log_sum) {
