@@ -69,9 +69,9 @@ TEST_P(exp_kernel, exhaustive_float32_domain) {
   std::printf("[exp] %s f32 domain: %llu floats, max relative error %.3g (%.5f float ulp) at %a\n",
               t.name, static_cast<unsigned long long>(count), worst, worst / 0x1p-23,
               static_cast<double>(worst_at));
-  // 1.5e-9 relative (the Taylor remainders of ExpNegF32 plus rounding) is 0.013 float ulp:
+  // 1.7e-9 relative (the polynomial remainders of ExpNegF32 plus rounding) is 0.014 float ulp:
   // float outputs round as if the exponential were exact.
-  EXPECT_LE(worst, 1.5e-9) << "at " << worst_at;
+  EXPECT_LE(worst, 1.7e-9) << "at " << worst_at;
   EXPECT_GT(count, full ? 1'000'000'000u : 100'000'000u);
 }
 

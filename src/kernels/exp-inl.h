@@ -7,7 +7,7 @@
 //
 // ExpNegF32 serves float data computed in double: table-driven (2^(j/K) for
 // the K lanes of a vector, one permute) with a short polynomial, relative
-// error below 1.4e-9 (0.012 float ulp).
+// error below 1.7e-9 (0.014 float ulp).
 // ExpNegF64 serves double data: a double-double argument and result, degree 13
 // (remainder below 0.04 ulp), and subnormal results scaled in two steps so
 // that they are rounded once; arguments below -746 give 0.
@@ -97,54 +97,85 @@ HWY_INLINE V ExpPoly(D d, V r) {
   return hn::Add(hn::Set(d, 1.0), hn::MulAdd(r2, p, r));
 }
 
-// 2^(j/K), j = 0..K-1, correctly rounded: the table of ExpNegF32.
+// The tables of ExpNegF32: 2^(j/K), j = 0..K-1, correctly rounded, with
+// j << (52 - log2 K) subtracted from the bits, so that adding n << (52 - log2 K)
+// (n = K * (integer part) + j, in two's complement) to the bits of entry j
+// gives 2^(n/K) exactly: the index bits cancel and the rest lands in the
+// exponent field.
 template <size_t K>
 struct Pow2Frac;
 template <>
 struct Pow2Frac<2> {
-  static constexpr double v[2] = {1.0, 0x1.6a09e667f3bcdp+0};
+  static constexpr uint64_t bits[2] = {0x3ff0000000000000, 0x3feea09e667f3bcd};
 };
 template <>
 struct Pow2Frac<4> {
-  static constexpr double v[4] = {1.0, 0x1.306fe0a31b715p+0, 0x1.6a09e667f3bcdp+0,
-                                  0x1.ae89f995ad3adp+0};
+  static constexpr uint64_t bits[4] = {0x3ff0000000000000, 0x3fef06fe0a31b715,
+                                       0x3feea09e667f3bcd, 0x3feee89f995ad3ad};
 };
 template <>
 struct Pow2Frac<8> {
-  static constexpr double v[8] = {1.0,
-                                  0x1.172b83c7d517bp+0,
-                                  0x1.306fe0a31b715p+0,
-                                  0x1.4bfdad5362a27p+0,
-                                  0x1.6a09e667f3bcdp+0,
-                                  0x1.8ace5422aa0dbp+0,
-                                  0x1.ae89f995ad3adp+0,
-                                  0x1.d5818dcfba487p+0};
+  static constexpr uint64_t bits[8] = {0x3ff0000000000000, 0x3fef72b83c7d517b,
+                                       0x3fef06fe0a31b715, 0x3feebfdad5362a27,
+                                       0x3feea09e667f3bcd, 0x3feeace5422aa0db,
+                                       0x3feee89f995ad3ad, 0x3fef5818dcfba487};
+};
+template <>
+struct Pow2Frac<16> {
+  static constexpr uint64_t bits[16] = {
+      0x3ff0000000000000, 0x3fefb5586cf9890f, 0x3fef72b83c7d517b, 0x3fef387a6e756238,
+      0x3fef06fe0a31b715, 0x3feedea64c123422, 0x3feebfdad5362a27, 0x3feeab07dd485429,
+      0x3feea09e667f3bcd, 0x3feea11473eb0187, 0x3feeace5422aa0db, 0x3feec49182a3f090,
+      0x3feee89f995ad3ad, 0x3fef199bdd85529c, 0x3fef5818dcfba487, 0x3fefa4afa2a490da};
 };
 
-// Table size of ExpNegF32 on this target: one lane per entry, so that the
-// lookup is one in-register permute (at most 8 entries; 1 = no table on
-// targets with one lane or a length unknown at compile time).
+// AVX-512 looks up 16 entries in two registers with one permute.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+#define KELVIN_EXP_TWO_TABLES 1
+#else
+#define KELVIN_EXP_TWO_TABLES 0
+#endif
+
+// Table size of ExpNegF32 on this target: a lookup is one in-register
+// permute, so one entry per lane (two registers' worth on AVX-512); 1 = no
+// table, on targets with one lane or a length unknown at compile time.
 template <class D>
 constexpr size_t ExpTableSize() {
 #if HWY_HAVE_SCALABLE
   return 1;
 #else
   constexpr size_t n = hn::MaxLanes(D());
+  if (KELVIN_EXP_TWO_TABLES && n == 8) return 16;
   return n >= 8 ? 8 : n;
 #endif
 }
 
-// Polynomial degree for |r| <= ln2 / (2K): the Taylor remainder
-// |r|^(deg+1) / (deg+1)! stays below 1.3e-9; with rounding, 1.32e-9 measured (0.011 float ulp).
-constexpr int ExpDegree(size_t k) { return k >= 8 ? 4 : k == 4 ? 5 : k == 2 ? 6 : 8; }
+// exp(r) - 1 - r = r^2 P(r) on |r| <= ln2 / (2K): Taylor coefficients of
+// degree 6 / 5 / 4 for K = 2 / 4 / 8 (remainder below 1.3e-9), and for K = 16
+// a degree-3 fit (Lawson's weighted least squares, relative error 1.6e-9).
+template <size_t K, class D, class V = hn::Vec<D>>
+HWY_INLINE V ExpM1Tail(D d, V r) {
+  if constexpr (K == 16) {
+    return hn::MulAdd(r, hn::Set(d, 0x1.55559b0d7986fp-3), hn::Set(d, 0x1.00021e28ce677p-1));
+  } else {
+    constexpr int kDegree = K == 8 ? 4 : K == 4 ? 5 : 6;
+    static constexpr ExpCoeffs<kDegree> kC;
+    V p = hn::Set(d, kC.c[kDegree]);
+    for (int k = kDegree - 1; k >= 2; --k) p = hn::MulAdd(p, r, hn::Set(d, kC.c[k]));
+    return p;
+  }
+}
 
-// exp(a) for a <= 0 (a may be -inf) in double lanes, accurate to 1.4e-9
-// relative (0.011 float ulp), for float rows. Table-driven:
-//   n := round(a * K / ln2),  j := n mod K,  r := a - n * ln2 / K
-//   exp(a) = 2^((n - j) / K) * 2^(j/K) * exp(r)
-// with 2^(j/K) from an in-register table and exp(r) - 1 a short polynomial.
-// Arguments below -120 are clamped there: the result (< 2^-173) is not 0 but
-// rounds to 0 as a float, and its share of a sum is below 2^-120.
+// exp(a) for a <= 0 (a may be -inf) in double lanes, for float rows: relative
+// error below 1.7e-9 (0.014 float ulp), far below what float outputs resolve,
+// which is what lets it be short. Table-driven:
+//   n := round(a * K / ln2),  r := a - n * RN(ln2 / K)   (one step: the error
+//        |n| * ulp(ln2 / K) / 2 < 2^-46 is harmless at this accuracy)
+//   exp(a) = 2^(n/K) * (1 + r + r^2 P(r))
+// with 2^(n/K) = 2^(n div K) * 2^((n mod K)/K) from a table entry whose bits
+// take n directly (see Pow2Frac). Arguments below -120 are clamped there: the
+// result (< 2^-173) is not 0 but rounds to 0 as a float, and its share of a
+// sum is below 2^-120.
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE V ExpNegF32(D d, V a) {
   using namespace exp_detail;
@@ -157,26 +188,30 @@ HWY_INLINE V ExpNegF32(D d, V a) {
     r = hn::NegMulAdd(n, hn::Set(d, kLn2Lo), r);
     return hn::Mul(ExpPoly<8>(d, r), Pow2I(d, n));
   } else {
-    constexpr int kShift = K == 8 ? 3 : K == 4 ? 2 : 1;
+    constexpr int kShift = K == 16 ? 4 : K == 8 ? 3 : K == 4 ? 2 : 1;
     const hn::RebindToSigned<D> di;
     const V kf = hn::MulAdd(a, hn::Set(d, K * kLog2e), hn::Set(d, kMagic));
     const V n = hn::Sub(kf, hn::Set(d, kMagic));
-    // n * kLn2Hi / K is exact (|n| < 2^11), and so is a minus it (Sterbenz).
-    V r = hn::NegMulAdd(n, hn::Set(d, kLn2Hi / K), a);
-    r = hn::NegMulAdd(n, hn::Set(d, kLn2Lo / K), r);
-    static constexpr ExpCoeffs<ExpDegree(K)> kC;
-    V p = hn::Set(d, kC.c[ExpDegree(K)]);
-    for (int k = ExpDegree(K) - 1; k >= 2; --k) p = hn::MulAdd(p, r, hn::Set(d, kC.c[k]));
-    const V em1 = hn::MulAdd(hn::Mul(r, r), p, r);  // exp(r) - 1
+    const V r = hn::NegMulAdd(n, hn::Set(d, 0.6931471805599453 / K), a);
+    const V q = hn::MulAdd(hn::Mul(r, r), ExpM1Tail<K>(d, r), r);  // exp(r) - 1
     // kf = 1.5 * 2^52 + n: its low mantissa bits are n in two's complement.
     const auto bits = hn::BitCast(di, kf);
-    const V tj = hn::TableLookupLanes(hn::LoadU(d, Pow2Frac<K>::v),
-                                      hn::IndicesFromVec(d, hn::And(bits, hn::Set(di, K - 1))));
-    const V e = hn::MulAdd(tj, em1, tj);  // in [1, 2)
-    // 2^((n - j) / K) added to the exponent field: (n - j) << (52 - log2 K);
-    // the high bits of kf shift out. Results stay normal (a >= -120).
-    const auto scale = hn::ShiftLeft<52 - kShift>(hn::And(bits, hn::Set(di, -int64_t{K})));
-    return hn::BitCast(d, hn::Add(hn::BitCast(di, e), scale));
+    hn::Vec<decltype(di)> entry;
+#if KELVIN_EXP_TWO_TABLES
+    if constexpr (K == 16) {  // the permute reads the low 4 bits of the index
+      const auto* t = reinterpret_cast<const int64_t*>(Pow2Frac<16>::bits);
+      entry = decltype(entry){
+          _mm512_permutex2var_epi64(hn::LoadU(di, t).raw, bits.raw, hn::LoadU(di, t + 8).raw)};
+    } else
+#endif
+    {
+      const auto* t = reinterpret_cast<const int64_t*>(Pow2Frac<K>::bits);
+      entry = hn::TableLookupLanes(hn::LoadU(di, t),
+                                   hn::IndicesFromVec(di, hn::And(bits, hn::Set(di, K - 1))));
+    }
+    // 2^(n/K): results stay normal (a >= -120).
+    const V scale = hn::BitCast(d, hn::Add(entry, hn::ShiftLeft<52 - kShift>(bits)));
+    return hn::MulAdd(scale, q, scale);
   }
 }
 

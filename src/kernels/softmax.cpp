@@ -119,6 +119,20 @@ row_scan Scan(const T* HWY_RESTRICT x, size_t n) {
   // IsNaN, not Ne(v, v): Highway 1.0.3 compares with _CMP_NEQ_OQ, false for NaN.
   auto nan = hn::IsNaN(vmax);  // all false
   size_t i = 0;
+  if constexpr (!kMin) {  // four accumulators: Max's latency, not its throughput
+    V m1 = vmax, m2 = vmax, m3 = vmax;
+    for (; i + 4 * N <= n; i += 4 * N) {
+      const V v0 = hn::LoadU(d, x + i), v1 = hn::LoadU(d, x + i + N);
+      const V v2 = hn::LoadU(d, x + i + 2 * N), v3 = hn::LoadU(d, x + i + 3 * N);
+      nan = hn::Or(nan, hn::Or(hn::Or(hn::IsNaN(v0), hn::IsNaN(v1)),
+                               hn::Or(hn::IsNaN(v2), hn::IsNaN(v3))));
+      vmax = hn::Max(vmax, v0);
+      m1 = hn::Max(m1, v1);
+      m2 = hn::Max(m2, v2);
+      m3 = hn::Max(m3, v3);
+    }
+    vmax = hn::Max(hn::Max(vmax, m1), hn::Max(m2, m3));
+  }
   for (; i + N <= n; i += N) {
     const V v = hn::LoadU(d, x + i);
     nan = hn::Or(nan, hn::IsNaN(v));
