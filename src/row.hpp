@@ -73,6 +73,7 @@ class row_exec {
       s.has_nan = s.has_nan || p.has_nan;
       s.max = std::fmax(s.max, p.max);
       s.min = std::fmin(s.min, p.min);
+      s.low = std::fmin(s.low, p.low);
     }
     return s;
   }
@@ -115,6 +116,7 @@ class row_exec {
       a.m = p[c].s.max;
       a.u = t;
       a.inv_u = 1.0 / t;
+      a.clamp = !args_above_minus_700(p[c].s.low, a.m, a.inv_u);
       p[c].sum = k_.exp_sum(x + o, m, a, f == family::softmax ? y + o : nullptr);
     });
     double m = -HUGE_VAL;
@@ -192,7 +194,8 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
       return;
     }
   }
-  const row_scan s = n == 0 ? row_scan{-kInf, kInf, false} : k.scan(x, n);
+  const row_scan s =
+      n == 0 ? row_scan{.max = -kInf, .min = kInf, .low = kInf, .has_nan = false} : k.scan(x, n);
   if (s.has_nan) {  // any NaN: the whole row is NaN
     if (reduce) {
       *y = kNaN;
@@ -257,6 +260,7 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
   }
   a.u = t * a.s0 * a.s1;
   a.inv_u = 1.0 / a.u;
+  if constexpr (sizeof(T) == 4) a.clamp = !args_above_minus_700(s.low, m, a.inv_u);
   if (f == family::softmax) {
     if constexpr (sizeof(T) == 4) {
       // float: store exp rounded to float while summing, then scale in double

@@ -612,7 +612,7 @@ KELVIN_INSTANTIATE_PER_TARGET(axis_lanes);
 TEST(threads, results_do_not_depend_on_the_thread_count) {
   // Long rows, rows batched by 8, and short rows transposed 64 at a time, with
   // a NaN row and a +inf entry among them.
-  for (const auto [rows, cols] :
+  for (const auto& [rows, cols] :
        {std::pair<std::size_t, std::size_t>{64, 3000}, {1000, 10}, {203, 16}, {130, 100}, {3, 5}}) {
     std::vector<float> x(rows * cols), y1(x.size()), y2(x.size());
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(std::cos(double(i)) * 20);

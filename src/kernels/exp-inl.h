@@ -110,14 +110,13 @@ struct Pow2Frac<2> {
 };
 template <>
 struct Pow2Frac<4> {
-  static constexpr uint64_t bits[4] = {0x3ff0000000000000, 0x3fef06fe0a31b715,
-                                       0x3feea09e667f3bcd, 0x3feee89f995ad3ad};
+  static constexpr uint64_t bits[4] = {0x3ff0000000000000, 0x3fef06fe0a31b715, 0x3feea09e667f3bcd,
+                                       0x3feee89f995ad3ad};
 };
 template <>
 struct Pow2Frac<8> {
-  static constexpr uint64_t bits[8] = {0x3ff0000000000000, 0x3fef72b83c7d517b,
-                                       0x3fef06fe0a31b715, 0x3feebfdad5362a27,
-                                       0x3feea09e667f3bcd, 0x3feeace5422aa0db,
+  static constexpr uint64_t bits[8] = {0x3ff0000000000000, 0x3fef72b83c7d517b, 0x3fef06fe0a31b715,
+                                       0x3feebfdad5362a27, 0x3feea09e667f3bcd, 0x3feeace5422aa0db,
                                        0x3feee89f995ad3ad, 0x3fef5818dcfba487};
 };
 template <>
@@ -130,6 +129,7 @@ struct Pow2Frac<16> {
 };
 
 // AVX-512 looks up 16 entries in two registers with one permute.
+#undef KELVIN_EXP_TWO_TABLES
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 #define KELVIN_EXP_TWO_TABLES 1
 #else
@@ -175,18 +175,23 @@ HWY_INLINE V ExpM1Tail(D d, V r) {
 // with 2^(n/K) = 2^(n div K) * 2^((n mod K)/K) from a table entry whose bits
 // take n directly (see Pow2Frac). Arguments below -120 are clamped there: the
 // result (< 2^-173) is not 0 but rounds to 0 as a float, and its share of a
-// sum is below 2^-120.
-template <class D, class V = hn::Vec<D>>
+// sum is below 2^-120. Without kClamp, a must be in [-700, 0] (results down to
+// 2^-1010 stay normal doubles, which round to 0 as floats).
+template <bool kClamp = true, class D, class V = hn::Vec<D>>
 HWY_INLINE V ExpNegF32(D d, V a) {
   using namespace exp_detail;
   constexpr size_t K = ExpTableSize<D>();
-  a = hn::Max(a, hn::Set(d, -120.0));
+  // Lanes below -104 give exactly 0 (the float rounding of what they are),
+  // so that no later conversion to float underflows: x86 takes a slow
+  // microcode assist for every instruction that does.
+  const auto live = a >= hn::Set(d, -104.0);
+  if (kClamp || K == 1) a = hn::Max(a, hn::Set(d, -120.0));
   if constexpr (K == 1) {
     const V kf = hn::MulAdd(a, hn::Set(d, kLog2e), hn::Set(d, kMagic));
     const V n = hn::Sub(kf, hn::Set(d, kMagic));
     V r = hn::Sub(a, hn::Mul(n, hn::Set(d, kLn2Hi)));  // exact
     r = hn::NegMulAdd(n, hn::Set(d, kLn2Lo), r);
-    return hn::Mul(ExpPoly<8>(d, r), Pow2I(d, n));
+    return hn::IfThenElseZero(live, hn::Mul(ExpPoly<8>(d, r), Pow2I(d, n)));
   } else {
     constexpr int kShift = K == 16 ? 4 : K == 8 ? 3 : K == 4 ? 2 : 1;
     const hn::RebindToSigned<D> di;
@@ -211,7 +216,7 @@ HWY_INLINE V ExpNegF32(D d, V a) {
     }
     // 2^(n/K): results stay normal (a >= -120).
     const V scale = hn::BitCast(d, hn::Add(entry, hn::ShiftLeft<52 - kShift>(bits)));
-    return hn::MulAdd(scale, q, scale);
+    return hn::IfThenElseZero(live, hn::MulAdd(scale, q, scale));
   }
 }
 

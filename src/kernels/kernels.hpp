@@ -73,7 +73,8 @@ inline double reduction_result(family f, double m, double t, dd log_sum) {
 
 struct row_scan {
   double max = 0;  // row max (meaningless when has_nan)
-  double min = 0;  // row min, NaN ignored
+  double min = 0;  // double rows: the finite min (infinities and NaN ignored)
+  double low = 0;  // float rows: the min, -inf included (meaningless when has_nan)
   bool has_nan = false;
 };
 
@@ -90,7 +91,15 @@ struct row_args {
   double s1 = 1;
   double u = 1;
   double inv_u = 1;
+  // Float rows: false when every argument is >= -700 (no -inf, no huge
+  // spread), which lets the exponential skip its clamp.
+  bool clamp = true;
 };
+
+// The exponent arguments of a float row are all >= -700 (row_args::clamp).
+inline bool args_above_minus_700(double low, double m, double inv_u) {
+  return (low - m) * inv_u >= -700;
+}
 
 template <class T>
 struct kernel_table {

@@ -15,13 +15,15 @@ namespace {
 template <class T>
 row_scan scan(const T* x, std::size_t n) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
-  row_scan r{-kInf, kInf, false};
+  row_scan r{.max = -kInf, .min = kInf, .low = kInf, .has_nan = false};
   for (std::size_t i = 0; i < n; ++i) {
     if (std::isnan(x[i])) r.has_nan = true;
     if (x[i] > r.max) r.max = x[i];
     if (std::isfinite(x[i]) && x[i] < r.min) r.min = x[i];
+    if (x[i] < r.low) r.low = x[i];
   }
   if (sizeof(T) == 4) r.min = 0;  // only double rows use it
+  if (sizeof(T) == 8) r.low = 0;  // only float rows use it
   return r;
 }
 

@@ -119,25 +119,33 @@ row_scan Scan(const T* HWY_RESTRICT x, size_t n) {
   // IsNaN, not Ne(v, v): Highway 1.0.3 compares with _CMP_NEQ_OQ, false for NaN.
   auto nan = hn::IsNaN(vmax);  // all false
   size_t i = 0;
+  // float rows: vmin is the min with -inf included (row_scan::low)
   if constexpr (!kMin) {  // four accumulators: Max's latency, not its throughput
-    V m1 = vmax, m2 = vmax, m3 = vmax;
+    V m1 = vmax, m2 = vmax, m3 = vmax, l1 = vmin;
     for (; i + 4 * N <= n; i += 4 * N) {
       const V v0 = hn::LoadU(d, x + i), v1 = hn::LoadU(d, x + i + N);
       const V v2 = hn::LoadU(d, x + i + 2 * N), v3 = hn::LoadU(d, x + i + 3 * N);
-      nan = hn::Or(nan, hn::Or(hn::Or(hn::IsNaN(v0), hn::IsNaN(v1)),
-                               hn::Or(hn::IsNaN(v2), hn::IsNaN(v3))));
+      nan = hn::Or(
+          nan, hn::Or(hn::Or(hn::IsNaN(v0), hn::IsNaN(v1)), hn::Or(hn::IsNaN(v2), hn::IsNaN(v3))));
       vmax = hn::Max(vmax, v0);
       m1 = hn::Max(m1, v1);
       m2 = hn::Max(m2, v2);
       m3 = hn::Max(m3, v3);
+      vmin = hn::Min(vmin, hn::Min(v0, v1));
+      l1 = hn::Min(l1, hn::Min(v2, v3));
     }
     vmax = hn::Max(hn::Max(vmax, m1), hn::Max(m2, m3));
+    vmin = hn::Min(vmin, l1);
   }
   for (; i + N <= n; i += N) {
     const V v = hn::LoadU(d, x + i);
     nan = hn::Or(nan, hn::IsNaN(v));
     vmax = hn::Max(vmax, v);
-    if constexpr (kMin) vmin = hn::Min(vmin, hn::IfThenElse(hn::IsFinite(v), v, inf));
+    if constexpr (kMin) {
+      vmin = hn::Min(vmin, hn::IfThenElse(hn::IsFinite(v), v, inf));
+    } else {
+      vmin = hn::Min(vmin, v);
+    }
   }
 #if !HWY_MEM_OPS_MIGHT_FAULT
   if (i < n) {  // masked tail: absent lanes are -inf for the max, +inf for the min
@@ -145,7 +153,11 @@ row_scan Scan(const T* HWY_RESTRICT x, size_t n) {
     const V v = hn::MaskedLoad(m, d, x + i);
     nan = hn::Or(nan, hn::IsNaN(v));
     vmax = hn::Max(vmax, hn::IfThenElse(m, v, hn::Neg(inf)));
-    if constexpr (kMin) vmin = hn::Min(vmin, hn::IfThenElse(hn::And(m, hn::IsFinite(v)), v, inf));
+    if constexpr (kMin) {
+      vmin = hn::Min(vmin, hn::IfThenElse(hn::And(m, hn::IsFinite(v)), v, inf));
+    } else {
+      vmin = hn::Min(vmin, hn::IfThenElse(m, v, inf));
+    }
     i = n;
   }
 #endif
@@ -156,10 +168,14 @@ row_scan Scan(const T* HWY_RESTRICT x, size_t n) {
   for (; i < n; ++i) {
     if (std::isnan(x[i])) s.has_nan = true;
     if (x[i] > m) m = x[i];
-    if (std::isfinite(x[i]) && x[i] < lo) lo = x[i];
+    if ((!kMin || std::isfinite(x[i])) && x[i] < lo) lo = x[i];
   }
   s.max = static_cast<double>(m);
-  s.min = kMin ? static_cast<double>(lo) : 0.0;
+  if constexpr (kMin) {
+    s.min = static_cast<double>(lo);
+  } else {
+    s.low = static_cast<double>(lo);
+  }
   return s;
 }
 
@@ -198,16 +214,36 @@ HWY_INLINE VDD ArgD(VD x, const ArgsD& a) {
 }
 
 // ---- pass 2: sum of exponentials ----------------------------------------------
-dd ExpSumF32(const float* x, size_t n, const row_args& a, float* store) {
+// One loop per case: T == 1 skips the product, rows whose arguments are all
+// >= -700 skip the clamp (masked tail lanes are -inf: ForEachVec's tail
+// always clamps).
+template <bool kUnitT, bool kClamp>
+HWY_INLINE dd ExpSumF32Loop(const float* x, size_t n, const row_args& a, float* store) {
   const DD d;
   const VD m = hn::Set(d, a.m), inv_u = hn::Set(d, a.inv_u);
   VD sum = hn::Zero(d);
-  ForEachVec(x, store, n, [&](VD v) HWY_ATTR {
+  const size_t N = hn::Lanes(d);
+  const size_t body = n / N * N;
+  ForEachVec(x, store, body, [&](VD v) HWY_ATTR {
+    const VD e = ExpNegF32<kClamp>(d, kUnitT ? hn::Sub(v, m) : ArgF(v, m, inv_u));
+    sum = hn::Add(sum, e);
+    return e;
+  });
+  ForEachVec(x + body, store == nullptr ? nullptr : store + body, n - body, [&](VD v) HWY_ATTR {
     const VD e = ExpNegF32(d, ArgF(v, m, inv_u));
     sum = hn::Add(sum, e);
     return e;
   });
   return {hn::GetLane(hn::SumOfLanes(d, sum)), 0.0};
+}
+
+dd ExpSumF32(const float* x, size_t n, const row_args& a, float* store) {
+  if (a.clamp) {
+    return a.inv_u == 1.0 ? ExpSumF32Loop<true, true>(x, n, a, store)
+                          : ExpSumF32Loop<false, true>(x, n, a, store);
+  }
+  return a.inv_u == 1.0 ? ExpSumF32Loop<true, false>(x, n, a, store)
+                        : ExpSumF32Loop<false, false>(x, n, a, store);
 }
 
 // Two-sum accumulation of the exponentials' high parts per lane (their low
@@ -248,35 +284,14 @@ void SoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, dd i
   });
 }
 
-// y *= 1/S rounded once to float. With an FMA, in float lanes: 1/S = ih + il
-// (two floats, 2^-48 apart) and y * ih + y * il is one FMA, whose only
-// rounding of note is the last. Without one, in double.
+// y *= 1/S in double, then one rounding to float. (Float lanes with 1/S as
+// two floats and one FMA were no faster on ordinary rows and far slower on rows
+// with tiny entries (T = 0.07): y * lo(1/S) underflows, and x86 takes a
+// microcode assist for every instruction whose result is subnormal.)
 void ScaleF32(float* y, size_t n, dd inv) {
-#if HWY_NATIVE_FMA
-  const hn::ScalableTag<float> d;
-  const size_t N = hn::Lanes(d);
-  const float ih_s = static_cast<float>(inv.hi);
-  const float il_s = static_cast<float>(inv.hi - ih_s);
-  const auto ih = hn::Set(d, ih_s), il = hn::Set(d, il_s);
-  size_t i = 0;
-  for (; i + N <= n; i += N) {
-    const auto v = hn::LoadU(d, y + i);
-    hn::StoreU(hn::MulAdd(v, ih, hn::Mul(v, il)), d, y + i);
-  }
-#if !HWY_MEM_OPS_MIGHT_FAULT
-  if (i < n) {
-    const auto m = hn::FirstN(d, n - i);
-    const auto v = hn::MaskedLoad(m, d, y + i);
-    hn::BlendedStore(hn::MulAdd(v, ih, hn::Mul(v, il)), m, d, y + i);
-  }
-#else
-  for (; i < n; ++i) y[i] = std::fma(y[i], ih_s, y[i] * il_s);
-#endif
-#else
   const DD d;
   const VD ih = hn::Set(d, inv.hi);
   ForEachVec(y, y, n, [&](VD v) HWY_ATTR { return hn::Mul(v, ih); });
-#endif
 }
 
 void LogSoftmaxOutF32(const float* x, float* y, size_t n, const row_args& a, dd log_sum) {
@@ -382,6 +397,7 @@ size_t RowsBlockedF32(detail::family f, const float* x, size_t xs, float* y, siz
   size_t r = 0;
   while (r < rows) {
     HWY_ALIGN double m[kBatch], s[kBatch];
+    bool clamp[kBatch];
     size_t nb = 0;
     bool stop = false;
     for (; nb < kBatch && r + nb < rows; ++nb) {
@@ -391,9 +407,11 @@ size_t RowsBlockedF32(detail::family f, const float* x, size_t xs, float* y, siz
         break;
       }
       m[nb] = sc.max;
+      clamp[nb] = !detail::args_above_minus_700(sc.low, sc.max, a.inv_u);
     }
     for (size_t i = 0; i < nb; ++i) {
       a.m = m[i];
+      a.clamp = clamp[i];
       float* store = f == family::softmax ? y + (r + i) * ys : nullptr;
       s[i] = ExpSumF32(x + (r + i) * xs, n, a, store).hi;
     }
