@@ -90,9 +90,6 @@ class row_exec {
     return total.result();
   }
 
-  void softmax_out(const T* x, T* y, std::size_t n, const row_args& a, dd inv) const {
-    each_chunk(n, [&](std::size_t o, std::size_t m) { k_.softmax_out(x + o, y + o, m, a, inv); });
-  }
   void scale(T* y, std::size_t n, dd inv) const {
     each_chunk(n, [&](std::size_t o, std::size_t m) { k_.scale(y + o, m, inv); });
   }
@@ -262,15 +259,9 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
   a.inv_u = 1.0 / a.u;
   if constexpr (sizeof(T) == 4) a.clamp = !args_above_minus_700(s.low, m, a.inv_u);
   if (f == family::softmax) {
-    if constexpr (sizeof(T) == 4) {
-      // float: store exp rounded to float while summing, then scale in double
-      // (one exponential per entry; two roundings to float, within 1.5 ulp).
-      k.scale(y, n, reciprocal(k.exp_sum(x, n, a, y)));
-    } else {
-      // double: the exponential is a double-double; recomputing it keeps the
-      // product e * (1/S) to a single rounding.
-      k.softmax_out(x, y, n, a, reciprocal(k.exp_sum(x, n, a, nullptr)));
-    }
+    // Store exp rounded to T while summing, then scale: one exponential per
+    // entry; two roundings to T, within 1.5 ulp.
+    k.scale(y, n, reciprocal(k.exp_sum(x, n, a, y)));
     return;
   }
   const dd sum = k.exp_sum(x, n, a, nullptr);

@@ -109,13 +109,10 @@ struct kernel_table {
   // double-double exponentials with a compensated sum. When `store` is not
   // null, exp(arg_i) rounded to T is also written to store[i] (store may be x).
   dd (*exp_sum)(const T* x, std::size_t n, const row_args& a, T* store);
-  // softmax's last pass, one of two per type (the other is null):
-  // double rows: y_i = exp(arg_i) * inv_sum, the double-double exponential
-  // recomputed from x so that the product rounds once (y may equal x).
-  void (*softmax_out)(const T* x, T* y, std::size_t n, const row_args& a, dd inv_sum);
-  // float rows: y_i = y_i * inv_sum in double after exp_sum stored the
-  // exponentials: one exponential per entry, for one more rounding.
-  void (*scale)(T* y, std::size_t n, dd inv_sum);
+  // softmax's last pass, after exp_sum stored exp(arg_i) rounded to T in y:
+  // y_i = y_i * (inv.hi + inv.lo) rounded once (float rows use inv.hi only,
+  // in double). One exponential per entry, for one more rounding.
+  void (*scale)(T* y, std::size_t n, dd inv);
   // y_i = arg_i - log_sum.
   void (*log_softmax_out)(const T* x, T* y, std::size_t n, const row_args& a, dd log_sum);
   // Over one axis of an N-d array for `count` adjacent inner positions (inner

@@ -78,12 +78,9 @@ dd exp_sum_f64(const double* x, std::size_t n, const row_args& a, double* store)
   return s.result();
 }
 
-// (e.hi + e.lo) * (inv.hi + inv.lo) rounded once.
-void softmax_out_f64(const double* x, double* y, std::size_t n, const row_args& a, dd inv) {
-  for (std::size_t i = 0; i < n; ++i) {
-    const dd e = exp_d(x[i], a);
-    y[i] = std::fma(e.hi, inv.hi, std::fma(e.hi, inv.lo, e.lo * inv.hi));
-  }
+// y * (inv.hi + inv.lo) rounded once.
+void scale_f64(double* y, std::size_t n, dd inv) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = std::fma(y[i], inv.hi, y[i] * inv.lo);
 }
 
 void scale_f32(float* y, std::size_t n, dd inv) {
@@ -128,12 +125,10 @@ row_scan scan_f32(const float* x, std::size_t n) { return scan(x, n); }
 row_scan scan_f64(const double* x, std::size_t n) { return scan(x, n); }
 
 // No batched rows: the drivers run the reference a row at a time.
-const kernel_table<float> kRefF32{
-    &scan_f32, &exp_sum_f32, nullptr,  &scale_f32,  &log_softmax_out_f32,
-    nullptr,   nullptr,      &log_f64, &exp_neg_f32};
-const kernel_table<double> kRefF64{
-    &scan_f64, &exp_sum_f64, &softmax_out_f64, nullptr,     &log_softmax_out_f64,
-    nullptr,   nullptr,      nullptr,          &exp_neg_f64};
+const kernel_table<float> kRefF32{&scan_f32, &exp_sum_f32, &scale_f32, &log_softmax_out_f32,
+                                  nullptr,   nullptr,      &log_f64,   &exp_neg_f32};
+const kernel_table<double> kRefF64{&scan_f64, &exp_sum_f64, &scale_f64, &log_softmax_out_f64,
+                                   nullptr,   nullptr,      nullptr,    &exp_neg_f64};
 
 }  // namespace
 

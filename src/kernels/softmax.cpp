@@ -271,17 +271,11 @@ dd ExpSumF64(const double* x, size_t n, const row_args& a, double* store) {
 }
 
 // ---- pass 3: outputs ----------------------------------------------------------
-// (e + e_lo) * (ih + il) rounded once.
-void SoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, dd inv) {
+// y * (ih + il) rounded once.
+void ScaleF64(double* y, size_t n, dd inv) {
   const DD d;
-  const ArgsD args(a);
   const VD ih = hn::Set(d, inv.hi), il = hn::Set(d, inv.lo);
-  ForEachVec(x, y, n, [&](VD v) HWY_ATTR {
-    const VDD arg = ArgD(v, args);
-    VD e_lo;
-    const VD e = ExpNegF64(d, arg.hi, arg.lo, &e_lo);
-    return MulAddOnce(d, e, ih, hn::MulAdd(e, il, hn::Mul(e_lo, ih)));
-  });
+  ForEachVec(y, y, n, [&](VD v) HWY_ATTR { return MulAddOnce(d, v, ih, hn::Mul(v, il)); });
 }
 
 // y *= 1/S in double, then one rounding to float. (Float lanes with 1/S as
@@ -513,15 +507,14 @@ row_scan ScanF32(const float* x, size_t n) { return Scan(x, n); }
 row_scan ScanF64(const double* x, size_t n) { return Scan(x, n); }
 
 const detail::kernel_table<float>* TableF32() {
-  static const detail::kernel_table<float> t{&ScanF32,  &ExpSumF32,        nullptr,
-                                             &ScaleF32, &LogSoftmaxOutF32, &AxisBlockF32,
-                                             &RowsF32,  &LogF64,           &ExpNegBatchF32};
+  static const detail::kernel_table<float> t{&ScanF32,          &ExpSumF32,     &ScaleF32,
+                                             &LogSoftmaxOutF32, &AxisBlockF32,  &RowsF32,
+                                             &LogF64,           &ExpNegBatchF32};
   return &t;
 }
 const detail::kernel_table<double>* TableF64() {
-  static const detail::kernel_table<double> t{&ScanF64, &ExpSumF64,        &SoftmaxOutF64,
-                                              nullptr,  &LogSoftmaxOutF64, nullptr,
-                                              nullptr,  nullptr,           &ExpNegBatchF64};
+  static const detail::kernel_table<double> t{&ScanF64, &ExpSumF64, &ScaleF64, &LogSoftmaxOutF64,
+                                              nullptr,  nullptr,    nullptr,   &ExpNegBatchF64};
   return &t;
 }
 
