@@ -113,7 +113,7 @@ class row_exec {
       a.m = p[c].s.max;
       a.u = t;
       a.inv_u = 1.0 / t;
-      a.clamp = !args_above_minus_700(p[c].s.low, a.m, a.inv_u);
+      a.guard = exp_guard_for(p[c].s.low, a.m, a.inv_u);
       p[c].sum = k_.exp_sum(x + o, m, a, f == family::softmax ? y + o : nullptr);
     });
     double m = -HUGE_VAL;
@@ -257,7 +257,7 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
   }
   a.u = t * a.s0 * a.s1;
   a.inv_u = 1.0 / a.u;
-  if constexpr (sizeof(T) == 4) a.clamp = !args_above_minus_700(s.low, m, a.inv_u);
+  if constexpr (sizeof(T) == 4) a.guard = exp_guard_for(s.low, m, a.inv_u);
   if (f == family::softmax) {
     // Store exp rounded to T while summing, then scale: one exponential per
     // entry; two roundings to T, within 1.5 ulp.

@@ -175,9 +175,11 @@ HWY_INLINE V ExpM1Tail(D d, V r) {
 // with 2^(n/K) = 2^(n div K) * 2^((n mod K)/K) from a table entry whose bits
 // take n directly (see Pow2Frac). Arguments below -120 are clamped there: the
 // result (< 2^-173) is not 0 but rounds to 0 as a float, and its share of a
-// sum is below 2^-120. Without kClamp, a must be in [-700, 0] (results down to
-// 2^-1010 stay normal doubles, which round to 0 as floats).
-template <bool kClamp = true, class D, class V = hn::Vec<D>>
+// sum is below 2^-120. kGuard (row_args::guard) relaxes this for callers that
+// know their arguments: 1 = all in [-700, 0] (no clamp needed: results down to
+// 2^-1010 stay normal doubles, zeroed below -104 all the same); 0 = all in
+// [-104, 0] (nothing to zero either).
+template <int kGuard = 2, class D, class V = hn::Vec<D>>
 HWY_INLINE V ExpNegF32(D d, V a) {
   using namespace exp_detail;
   constexpr size_t K = ExpTableSize<D>();
@@ -185,13 +187,14 @@ HWY_INLINE V ExpNegF32(D d, V a) {
   // so that no later conversion to float underflows: x86 takes a slow
   // microcode assist for every instruction that does.
   const auto live = a >= hn::Set(d, -104.0);
-  if (kClamp || K == 1) a = hn::Max(a, hn::Set(d, -120.0));
+  if (kGuard == 2 || K == 1) a = hn::Max(a, hn::Set(d, -120.0));
+  const auto guard = [&](V e) HWY_ATTR { return kGuard == 0 ? e : hn::IfThenElseZero(live, e); };
   if constexpr (K == 1) {
     const V kf = hn::MulAdd(a, hn::Set(d, kLog2e), hn::Set(d, kMagic));
     const V n = hn::Sub(kf, hn::Set(d, kMagic));
     V r = hn::Sub(a, hn::Mul(n, hn::Set(d, kLn2Hi)));  // exact
     r = hn::NegMulAdd(n, hn::Set(d, kLn2Lo), r);
-    return hn::IfThenElseZero(live, hn::Mul(ExpPoly<8>(d, r), Pow2I(d, n)));
+    return guard(hn::Mul(ExpPoly<8>(d, r), Pow2I(d, n)));
   } else {
     constexpr int kShift = K == 16 ? 4 : K == 8 ? 3 : K == 4 ? 2 : 1;
     const hn::RebindToSigned<D> di;
@@ -216,7 +219,7 @@ HWY_INLINE V ExpNegF32(D d, V a) {
     }
     // 2^(n/K): results stay normal (a >= -120).
     const V scale = hn::BitCast(d, hn::Add(entry, hn::ShiftLeft<52 - kShift>(bits)));
-    return hn::IfThenElseZero(live, hn::MulAdd(scale, q, scale));
+    return guard(hn::MulAdd(scale, q, scale));
   }
 }
 

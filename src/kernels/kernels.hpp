@@ -91,14 +91,17 @@ struct row_args {
   double s1 = 1;
   double u = 1;
   double inv_u = 1;
-  // Float rows: false when every argument is >= -700 (no -inf, no huge
-  // spread), which lets the exponential skip its clamp.
-  bool clamp = true;
+  // Float rows: what the exponential must guard against (see exp_guard_for).
+  std::uint8_t guard = 2;
 };
 
-// The exponent arguments of a float row are all >= -700 (row_args::clamp).
-inline bool args_above_minus_700(double low, double m, double inv_u) {
-  return (low - m) * inv_u >= -700;
+// The guards a float row's exponential needs, from its smallest argument
+// (low - m) / T: 0 when it is >= -104 (every exp is a normal or subnormal
+// float's worth), 1 when >= -700 (lanes below -104 are set to exactly 0),
+// 2 otherwise (-inf masks, huge spreads: the argument is also clamped).
+inline std::uint8_t exp_guard_for(double low, double m, double inv_u) {
+  const double a = (low - m) * inv_u;
+  return a >= -104 ? 0 : a >= -700 ? 1 : 2;
 }
 
 template <class T>

@@ -214,10 +214,10 @@ HWY_INLINE VDD ArgD(VD x, const ArgsD& a) {
 }
 
 // ---- pass 2: sum of exponentials ----------------------------------------------
-// One loop per case: T == 1 skips the product, rows whose arguments are all
-// >= -700 skip the clamp (masked tail lanes are -inf: ForEachVec's tail
-// always clamps).
-template <bool kUnitT, bool kClamp>
+// One loop per case: T == 1 skips the product, and the exponential guards
+// only against what the row's range of arguments needs (row_args::guard;
+// masked tail lanes are -inf: ForEachVec's tail always guards fully).
+template <bool kUnitT, int kGuard>
 HWY_INLINE dd ExpSumF32Loop(const float* x, size_t n, const row_args& a, float* store) {
   const DD d;
   const VD m = hn::Set(d, a.m), inv_u = hn::Set(d, a.inv_u);
@@ -225,7 +225,7 @@ HWY_INLINE dd ExpSumF32Loop(const float* x, size_t n, const row_args& a, float* 
   const size_t N = hn::Lanes(d);
   const size_t body = n / N * N;
   ForEachVec(x, store, body, [&](VD v) HWY_ATTR {
-    const VD e = ExpNegF32<kClamp>(d, kUnitT ? hn::Sub(v, m) : ArgF(v, m, inv_u));
+    const VD e = ExpNegF32<kGuard>(d, kUnitT ? hn::Sub(v, m) : ArgF(v, m, inv_u));
     sum = hn::Add(sum, e);
     return e;
   });
@@ -237,13 +237,21 @@ HWY_INLINE dd ExpSumF32Loop(const float* x, size_t n, const row_args& a, float* 
   return {hn::GetLane(hn::SumOfLanes(d, sum)), 0.0};
 }
 
+template <int kGuard>
+dd ExpSumF32Guarded(const float* x, size_t n, const row_args& a, float* store) {
+  return a.inv_u == 1.0 ? ExpSumF32Loop<true, kGuard>(x, n, a, store)
+                        : ExpSumF32Loop<false, kGuard>(x, n, a, store);
+}
+
 dd ExpSumF32(const float* x, size_t n, const row_args& a, float* store) {
-  if (a.clamp) {
-    return a.inv_u == 1.0 ? ExpSumF32Loop<true, true>(x, n, a, store)
-                          : ExpSumF32Loop<false, true>(x, n, a, store);
+  switch (a.guard) {
+    case 0:
+      return ExpSumF32Guarded<0>(x, n, a, store);
+    case 1:
+      return ExpSumF32Guarded<1>(x, n, a, store);
+    default:
+      return ExpSumF32Guarded<2>(x, n, a, store);
   }
-  return a.inv_u == 1.0 ? ExpSumF32Loop<true, false>(x, n, a, store)
-                        : ExpSumF32Loop<false, false>(x, n, a, store);
 }
 
 // Two-sum accumulation of the exponentials' high parts per lane (their low
@@ -391,7 +399,7 @@ size_t RowsBlockedF32(detail::family f, const float* x, size_t xs, float* y, siz
   size_t r = 0;
   while (r < rows) {
     HWY_ALIGN double m[kBatch], s[kBatch];
-    bool clamp[kBatch];
+    std::uint8_t guard[kBatch];
     size_t nb = 0;
     bool stop = false;
     for (; nb < kBatch && r + nb < rows; ++nb) {
@@ -401,11 +409,11 @@ size_t RowsBlockedF32(detail::family f, const float* x, size_t xs, float* y, siz
         break;
       }
       m[nb] = sc.max;
-      clamp[nb] = !detail::args_above_minus_700(sc.low, sc.max, a.inv_u);
+      guard[nb] = detail::exp_guard_for(sc.low, sc.max, a.inv_u);
     }
     for (size_t i = 0; i < nb; ++i) {
       a.m = m[i];
-      a.clamp = clamp[i];
+      a.guard = guard[i];
       float* store = f == family::softmax ? y + (r + i) * ys : nullptr;
       s[i] = ExpSumF32(x + (r + i) * xs, n, a, store).hi;
     }
