@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Times kelvin against libtorch and oneDNN where the shared peer harness (../shared/peers, float32
+# rows only) cannot: float64 row softmax, and softmax over the middle axis of a 3-d array
+# (float32, and float64 at 64x1000x64), at T = 1 and T = 0.07 with 1 and 2 threads
+# (bench/peers_extra.cpp), and writes OUT_DIR/ratios-extra.md (median of 3 repetitions,
+# kelvin / fastest peer) next to the raw peers_extra.json.
+# Usage: scripts/bench-extra.sh [OUT_DIR] [extra peers_extra args, e.g. --benchmark_filter=axis/]
+# OUT_DIR defaults to build-extra/results; MIN_TIME (seconds per repetition, default 0.25).
+# Takes ~5 minutes on a quiet 2-core machine (build included); run it with nothing else busy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+build=$root/build-extra
+out=${1:-$build/results}
+[ $# -gt 0 ] && shift
+
+scripts/install-deps.sh
+pkgs=(libtorch-dev libdnnl-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "bench-extra: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+mkdir -p "$out"
+echo "[$(date +%T)] building peers_extra in $build" >&2
+{ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DKELVIN_BENCH_PEERS=ON &&
+  cmake --build "$build" -j2 --target peers_extra; } >"$out/build.log" 2>&1 ||
+  { tail -n 30 "$out/build.log" >&2; exit 1; }
+
+{ echo "kelvin tree: $(git describe --always --dirty 2>/dev/null || echo unknown)"
+  lscpu | grep -E 'Model name|^CPU\(s\)|L2|L3'; } > "$out/info.txt"
+echo "[$(date +%T)] running peers_extra (log: $out/peers_extra.log)" >&2
+"$build/bench/peers_extra" --benchmark_format=json --benchmark_repetitions=3 \
+  --benchmark_report_aggregates_only=true --benchmark_min_time="${MIN_TIME:-0.25}" "$@" \
+  > "$out/peers_extra.json" 2> "$out/peers_extra.log" ||
+  { tail -n 20 "$out/peers_extra.log" >&2; exit 1; }
+/usr/bin/python3 bench/peers_extra_report.py "$out/peers_extra.json" "$out/info.txt" \
+  > "$out/ratios-extra.md"
+echo "[$(date +%T)] $out/ratios-extra.md" >&2
+cat "$out/ratios-extra.md"
