@@ -319,56 +319,101 @@ void LogSoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, d
 }
 
 // ---- over a non-last axis: lanes are independent rows --------------------------
-size_t AxisBlockF32(detail::family f, const float* x, std::ptrdiff_t xs, float* y,
-                    std::ptrdiff_t ys, size_t n, size_t count, double t) {
+// U vectors of adjacent positions at x (lanes are rows), each pass over the
+// axis for all of them, so that the per-lane reductions' latencies overlap.
+// Returns false, having written nothing, when a lane holds a NaN or has an
+// infinite max.
+template <size_t U>
+HWY_INLINE bool AxisVecsF32(detail::family f, const float* x, std::ptrdiff_t xs, float* y,
+                            std::ptrdiff_t ys, size_t n, double t) {
   using detail::family;
   const DD d;
   const size_t N = hn::Lanes(d);
   const VD inv_t = hn::Set(d, 1.0 / t), inf = hn::Set(d, HUGE_VAL);
-  HWY_ALIGN double lanes[hn::MaxLanes(DD())];
-  size_t j = 0;
-  for (; j + N <= count; j += N) {
-    const float* xj = x + j;
-    // pass 1: max per lane; a NaN or an infinite max is the row driver's case
-    VD m = hn::Neg(inf);
-    auto nan = hn::IsNaN(m);
-    for (size_t a = 0; a < n; ++a) {
-      const VD v = LoadAs(d, xj + static_cast<std::ptrdiff_t>(a) * xs);
+  const auto at = [](size_t a, std::ptrdiff_t stride) {
+    return static_cast<std::ptrdiff_t>(a) * stride;
+  };
+  // pass 1: max and min per lane; a NaN or an infinite max is the driver's case
+  VD m[U], lo[U];
+  auto nan = hn::IsNaN(inf);
+  for (size_t u = 0; u < U; ++u) m[u] = hn::Neg(inf), lo[u] = inf;
+  for (size_t a = 0; a < n; ++a) {
+    for (size_t u = 0; u < U; ++u) {
+      const VD v = LoadAs(d, x + u * N + at(a, xs));
       nan = hn::Or(nan, hn::IsNaN(v));
-      m = hn::Max(m, v);
+      m[u] = hn::Max(m[u], v);
+      lo[u] = hn::Min(lo[u], v);
     }
-    if (!hn::AllFalse(d, hn::Or(nan, hn::Not(hn::IsFinite(m))))) return j;
-    // pass 2: exponentials (stored for softmax) and their sum
-    VD sum = hn::Zero(d);
+  }
+  VD low = hn::Set(d, 0.0);  // the smallest argument over all lanes
+  for (size_t u = 0; u < U; ++u) {
+    if (!hn::AllFalse(d, hn::Or(nan, hn::Not(hn::IsFinite(m[u]))))) return false;
+    low = hn::Min(low, hn::Mul(hn::Sub(lo[u], m[u]), inv_t));
+  }
+  // pass 2: exponentials (stored for softmax) and their sums
+  VD sum[U];
+  const auto exp_pass = [&](auto guard) HWY_ATTR {
+    for (size_t u = 0; u < U; ++u) sum[u] = hn::Zero(d);
     for (size_t a = 0; a < n; ++a) {
-      const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(a);
-      const VD e = ExpNegF32(d, ArgF(LoadAs(d, xj + o * xs), m, inv_t));
-      sum = hn::Add(sum, e);
-      if (f == family::softmax) StoreAs(e, y + j + o * ys);
-    }
-    // pass 3
-    if (f == family::softmax) {
-      const VD inv = hn::Div(hn::Set(d, 1.0), sum);
-      for (size_t a = 0; a < n; ++a) {
-        float* yo = y + j + static_cast<std::ptrdiff_t>(a) * ys;
-        StoreAs(hn::Mul(LoadAs(d, yo), inv), yo);
-      }
-      continue;
-    }
-    const VD log_sum = hn::Log(d, sum);
-    if (f == family::log_softmax) {
-      for (size_t a = 0; a < n; ++a) {
-        const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(a);
-        StoreAs(hn::Sub(ArgF(LoadAs(d, xj + o * xs), m, inv_t), log_sum), y + j + o * ys);
-      }
-    } else {
-      HWY_ALIGN double ms[hn::MaxLanes(DD())];
-      hn::Store(log_sum, d, lanes);
-      hn::Store(m, d, ms);
-      for (size_t k = 0; k < N; ++k) {
-        y[j + k] = static_cast<float>(detail::reduction_result(f, ms[k], t, {lanes[k], 0.0}));
+      for (size_t u = 0; u < U; ++u) {
+        const VD arg = ArgF(LoadAs(d, x + u * N + at(a, xs)), m[u], inv_t);
+        const VD e = ExpNegF32<decltype(guard)::value>(d, arg);
+        sum[u] = hn::Add(sum[u], e);
+        if (f == family::softmax) StoreAs(e, y + u * N + at(a, ys));
       }
     }
+  };
+  const std::uint8_t guard = detail::exp_guard_for(hn::GetLane(hn::MinOfLanes(d, low)), 0.0, 1.0);
+  if (guard == 0) {
+    exp_pass(std::integral_constant<int, 0>());
+  } else if (guard == 1) {
+    exp_pass(std::integral_constant<int, 1>());
+  } else {
+    exp_pass(std::integral_constant<int, 2>());
+  }
+  // pass 3
+  if (f == family::softmax) {
+    VD inv[U];
+    for (size_t u = 0; u < U; ++u) inv[u] = hn::Div(hn::Set(d, 1.0), sum[u]);
+    for (size_t a = 0; a < n; ++a) {
+      for (size_t u = 0; u < U; ++u) {
+        float* yo = y + u * N + at(a, ys);
+        StoreAs(hn::Mul(LoadAs(d, yo), inv[u]), yo);
+      }
+    }
+    return true;
+  }
+  VD log_sum[U];
+  for (size_t u = 0; u < U; ++u) log_sum[u] = hn::Log(d, sum[u]);
+  if (f == family::log_softmax) {
+    for (size_t a = 0; a < n; ++a) {
+      for (size_t u = 0; u < U; ++u) {
+        const VD arg = ArgF(LoadAs(d, x + u * N + at(a, xs)), m[u], inv_t);
+        StoreAs(hn::Sub(arg, log_sum[u]), y + u * N + at(a, ys));
+      }
+    }
+    return true;
+  }
+  HWY_ALIGN double ls[hn::MaxLanes(DD())], ms[hn::MaxLanes(DD())];
+  for (size_t u = 0; u < U; ++u) {
+    hn::Store(log_sum[u], d, ls);
+    hn::Store(m[u], d, ms);
+    for (size_t k = 0; k < N; ++k) {
+      y[u * N + k] = static_cast<float>(detail::reduction_result(f, ms[k], t, {ls[k], 0.0}));
+    }
+  }
+  return true;
+}
+
+size_t AxisBlockF32(detail::family f, const float* x, std::ptrdiff_t xs, float* y,
+                    std::ptrdiff_t ys, size_t n, size_t count, double t) {
+  const size_t N = hn::Lanes(DD());
+  size_t j = 0;
+  for (; j + 2 * N <= count; j += 2 * N) {
+    if (!AxisVecsF32<2>(f, x + j, xs, y + j, ys, n, t)) break;
+  }
+  for (; j + N <= count; j += N) {
+    if (!AxisVecsF32<1>(f, x + j, xs, y + j, ys, n, t)) return j;
   }
   return j;
 }
