@@ -90,8 +90,8 @@ class row_exec {
     return total.result();
   }
 
-  void scale(T* y, std::size_t n, dd inv) const {
-    each_chunk(n, [&](std::size_t o, std::size_t m) { k_.scale(y + o, m, inv); });
+  void scale(T* y, std::size_t n, dd inv, bool normal) const {
+    each_chunk(n, [&](std::size_t o, std::size_t m) { k_.scale(y + o, m, inv, normal); });
   }
   // Long float rows off the special cases, in two passes over the chunks
   // instead of three: the first computes each chunk's max and its sum
@@ -132,7 +132,7 @@ class row_exec {
     const double sum = total.result().hi;
     if (f == family::softmax) {
       each_chunk(n, [&](std::size_t o, std::size_t len) {
-        k_.scale(y + o, len, {w[o / kChunk] / sum, 0.0});
+        k_.scale(y + o, len, {w[o / kChunk] / sum, 0.0}, false);
       });
       return true;
     }
@@ -261,7 +261,8 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
   if (f == family::softmax) {
     // Store exp rounded to T while summing, then scale: one exponential per
     // entry; two roundings to T, within 1.5 ulp.
-    k.scale(y, n, reciprocal(k.exp_sum(x, n, a, y)));
+    const dd sum = k.exp_sum(x, n, a, y);
+    k.scale(y, n, reciprocal(sum), sizeof(T) == 4 && scale_is_normal(s.low, m, a.inv_u, sum.hi));
     return;
   }
   const dd sum = k.exp_sum(x, n, a, nullptr);

@@ -104,6 +104,12 @@ inline std::uint8_t exp_guard_for(double low, double m, double inv_u) {
   return a >= -104 ? 0 : a >= -700 ? 1 : 2;
 }
 
+// Whether every softmax output of a float row is >= 2^-86, from its smallest
+// argument (low - m) / T and its sum S (e^-59 / 2^(ilogb S + 1) >= 2^-86).
+inline bool scale_is_normal(double low, double m, double inv_u, double sum) {
+  return (low - m) * inv_u - 0.6932 * (std::ilogb(sum) + 1) >= -59;
+}
+
 template <class T>
 struct kernel_table {
   // max over the row and whether any entry is NaN.
@@ -115,7 +121,9 @@ struct kernel_table {
   // softmax's last pass, after exp_sum stored exp(arg_i) rounded to T in y:
   // y_i = y_i * (inv.hi + inv.lo) rounded once (float rows use inv.hi only,
   // in double). One exponential per entry, for one more rounding.
-  void (*scale)(T* y, std::size_t n, dd inv);
+  // `normal`: every product y_i * inv.hi is >= 2^-86 (see scale_is_normal),
+  // which lets float rows scale in float lanes without subnormal slow paths.
+  void (*scale)(T* y, std::size_t n, dd inv, bool normal);
   // y_i = arg_i - log_sum.
   void (*log_softmax_out)(const T* x, T* y, std::size_t n, const row_args& a, dd log_sum);
   // Over one axis of an N-d array for `count` adjacent inner positions (inner

@@ -79,11 +79,11 @@ dd exp_sum_f64(const double* x, std::size_t n, const row_args& a, double* store)
 }
 
 // y * (inv.hi + inv.lo) rounded once.
-void scale_f64(double* y, std::size_t n, dd inv) {
+void scale_f64(double* y, std::size_t n, dd inv, bool) {
   for (std::size_t i = 0; i < n; ++i) y[i] = std::fma(y[i], inv.hi, y[i] * inv.lo);
 }
 
-void scale_f32(float* y, std::size_t n, dd inv) {
+void scale_f32(float* y, std::size_t n, dd inv, bool) {
   for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<float>(y[i] * inv.hi);
 }
 

@@ -280,17 +280,46 @@ dd ExpSumF64(const double* x, size_t n, const row_args& a, double* store) {
 
 // ---- pass 3: outputs ----------------------------------------------------------
 // y * (ih + il) rounded once.
-void ScaleF64(double* y, size_t n, dd inv) {
+void ScaleF64(double* y, size_t n, dd inv, bool) {
   const DD d;
   const VD ih = hn::Set(d, inv.hi), il = hn::Set(d, inv.lo);
   ForEachVec(y, y, n, [&](VD v) HWY_ATTR { return MulAddOnce(d, v, ih, hn::Mul(v, il)); });
 }
 
-// y *= 1/S in double, then one rounding to float. (Float lanes with 1/S as
-// two floats and one FMA were no faster on ordinary rows and far slower on rows
-// with tiny entries (T = 0.07): y * lo(1/S) underflows, and x86 takes a
-// microcode assist for every instruction whose result is subnormal.)
-void ScaleF32(float* y, size_t n, dd inv) {
+// y *= 1/S rounded once to float. In double lanes; or, for rows whose
+// products are all >= 2^-86 (`normal`), in float lanes with 1/S as two floats
+// ih + il and one FMA, y * ih + y * il, whose only rounding of note is the
+// last. (Only for such rows: y * il may underflow otherwise, and x86 takes a
+// microcode assist for every instruction with a subnormal result, which made
+// rows at T = 0.07 cost 6 ns per entry.) il is dropped when below 2^-40 ih.
+void ScaleF32(float* y, size_t n, dd inv, bool normal) {
+#if HWY_NATIVE_FMA
+  if (normal) {
+    const hn::ScalableTag<float> d;
+    const size_t N = hn::Lanes(d);
+    const float ih_s = static_cast<float>(inv.hi);
+    float il_s = static_cast<float>(inv.hi - ih_s);
+    if (std::abs(il_s) < 0x1p-40f * ih_s) il_s = 0;
+    const auto ih = hn::Set(d, ih_s), il = hn::Set(d, il_s);
+    size_t i = 0;
+    for (; i + N <= n; i += N) {
+      const auto v = hn::LoadU(d, y + i);
+      hn::StoreU(hn::MulAdd(v, ih, hn::Mul(v, il)), d, y + i);
+    }
+#if !HWY_MEM_OPS_MIGHT_FAULT
+    if (i < n) {
+      const auto m = hn::FirstN(d, n - i);
+      const auto v = hn::MaskedLoad(m, d, y + i);
+      hn::BlendedStore(hn::MulAdd(v, ih, hn::Mul(v, il)), m, d, y + i);
+    }
+#else
+    for (; i < n; ++i) y[i] = std::fma(y[i], ih_s, y[i] * il_s);
+#endif
+    return;
+  }
+#else
+  (void)normal;
+#endif
   const DD d;
   const VD ih = hn::Set(d, inv.hi);
   ForEachVec(y, y, n, [&](VD v) HWY_ATTR { return hn::Mul(v, ih); });
@@ -443,7 +472,7 @@ size_t RowsBlockedF32(detail::family f, const float* x, size_t xs, float* y, siz
   a.u = t;
   size_t r = 0;
   while (r < rows) {
-    HWY_ALIGN double m[kBatch], s[kBatch];
+    HWY_ALIGN double m[kBatch], s[kBatch], low[kBatch];
     std::uint8_t guard[kBatch];
     size_t nb = 0;
     bool stop = false;
@@ -455,6 +484,7 @@ size_t RowsBlockedF32(detail::family f, const float* x, size_t xs, float* y, siz
       }
       m[nb] = sc.max;
       guard[nb] = detail::exp_guard_for(sc.low, sc.max, a.inv_u);
+      low[nb] = sc.low;
     }
     for (size_t i = 0; i < nb; ++i) {
       a.m = m[i];
@@ -463,7 +493,10 @@ size_t RowsBlockedF32(detail::family f, const float* x, size_t xs, float* y, siz
       s[i] = ExpSumF32(x + (r + i) * xs, n, a, store).hi;
     }
     if (f == family::softmax) {
-      for (size_t i = 0; i < nb; ++i) ScaleF32(y + (r + i) * ys, n, {1.0 / s[i], 0.0});
+      for (size_t i = 0; i < nb; ++i) {
+        ScaleF32(y + (r + i) * ys, n, {1.0 / s[i], 0.0},
+                 detail::scale_is_normal(low[i], m[i], a.inv_u, s[i]));
+      }
     } else {
       LogF64(s, s, nb);
       for (size_t i = 0; i < nb; ++i) {
