@@ -1,13 +1,16 @@
 // One row of the softmax family: the contract's special cases and the general
-// path over a kernel table. Shared by every driver (rows, axes, C ABI).
+// path over a kernel table. Shared by every driver (rows, axes, C ABI, and the
+// bfloat16 / float16 rows of src/half.cpp).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "kelvin/half.hpp"
 #include "kelvin/types.hpp"
 #include "src/kernels/kernels.hpp"
 #include "src/threads.hpp"
@@ -15,6 +18,12 @@
 namespace kelvin::detail {
 
 inline bool is_reduction(family f) { return f == family::log_partition || f == family::smooth_max; }
+
+// The type a row stored as S is computed in: float and double rows in their
+// own type, bfloat16 and float16 rows in float (each result rounded once to
+// S). static_cast converts between S and compute_t<S> either way.
+template <class S>
+using compute_t = std::conditional_t<sizeof(S) == 2, float, S>;
 
 // 1 / (s.hi + s.lo) as a double-double.
 inline dd reciprocal(dd s) {
@@ -42,21 +51,23 @@ inline double add_dd(double a, double a_lo, double b, double b_lo) {
 
 // Writes the limit distribution that puts equal mass on the k entries where
 // `hit(x_i)` holds and none elsewhere (hardmax, uniform, +inf entries).
-template <class T, class Hit>
-void fill_limit(family f, const T* x, T* y, std::size_t n, Hit hit) {
+template <class S, class Hit>
+void fill_limit(family f, const S* x, S* y, std::size_t n, Hit hit) {
+  using T = compute_t<S>;
   std::size_t k = 0;
-  for (std::size_t i = 0; i < n; ++i) k += hit(x[i]) ? 1 : 0;
+  for (std::size_t i = 0; i < n; ++i) k += hit(static_cast<T>(x[i])) ? 1 : 0;
   const double kd = static_cast<double>(k);
   const T on = f == family::softmax ? static_cast<T>(1.0 / kd) : static_cast<T>(0.0 - std::log(kd));
   const T off = f == family::softmax ? T(0) : -std::numeric_limits<T>::infinity();
+  const S on_s = static_cast<S>(on), off_s = static_cast<S>(off);
   // k is known before any write; y may alias x entry by entry.
-  for (std::size_t i = 0; i < n; ++i) y[i] = hit(x[i]) ? on : off;
+  for (std::size_t i = 0; i < n; ++i) y[i] = hit(static_cast<T>(x[i])) ? on_s : off_s;
 }
 
-template <class T>
-std::size_t count_if_row(const T* x, std::size_t n, auto pred) {
+template <class S>
+std::size_t count_if_row(const S* x, std::size_t n, auto pred) {
   std::size_t k = 0;
-  for (std::size_t i = 0; i < n; ++i) k += pred(x[i]) ? 1 : 0;
+  for (std::size_t i = 0; i < n; ++i) k += pred(static_cast<compute_t<S>>(x[i])) ? 1 : 0;
   return k;
 }
 
@@ -66,6 +77,29 @@ std::size_t count_if_row(const T* x, std::size_t n, auto pred) {
 // merge in chunk order.
 inline constexpr std::size_t kChunk = std::size_t{1} << 16;
 
+inline std::size_t chunk_count(std::size_t n) { return (n + kChunk - 1) / kChunk; }
+inline std::size_t chunk_size(std::size_t n, std::size_t c) {
+  return std::min(kChunk, n - c * kChunk);
+}
+
+// A row's scan from its chunks' scans.
+inline row_scan merge_scans(const std::vector<row_scan>& part) {
+  row_scan s = part[0];
+  for (const row_scan& p : part) {
+    s.has_nan = s.has_nan || p.has_nan;
+    s.max = std::fmax(s.max, p.max);
+    s.min = std::fmin(s.min, p.min);
+  }
+  return s;
+}
+
+// A row's sum from its chunks' sums, in chunk order.
+inline dd merge_sums(const std::vector<dd>& part) {
+  dd_sum total;
+  for (const dd& p : part) total.add(p.hi, p.lo);
+  return total.result();
+}
+
 // The kernels of one target applied to a whole row, chunked as above.
 template <class T>
 class row_exec {
@@ -74,28 +108,33 @@ class row_exec {
 
   row_scan scan(const T* x, std::size_t n) const {
     if (n <= kChunk) return k_.scan(x, n);
-    std::vector<row_scan> part(chunks(n));
+    std::vector<row_scan> part(chunk_count(n));
     parallel_for(part.size(), threads_,
                  [&](std::size_t c) { part[c] = k_.scan(x + c * kChunk, chunk_size(n, c)); });
-    row_scan s = part[0];
-    for (const row_scan& p : part) {
-      s.has_nan = s.has_nan || p.has_nan;
-      s.max = std::fmax(s.max, p.max);
-      s.min = std::fmin(s.min, p.min);
-    }
-    return s;
+    return merge_scans(part);
   }
 
-  dd exp_sum(const T* x, std::size_t n, const row_args& a, T* store) const {
+  dd exp_sum(const T* x, std::size_t n, const row_args& a, T* store = nullptr) const {
     if (n <= kChunk) return k_.exp_sum(x, n, a, store);
-    std::vector<dd> part(chunks(n));
+    std::vector<dd> part(chunk_count(n));
     parallel_for(part.size(), threads_, [&](std::size_t c) {
       part[c] = k_.exp_sum(x + c * kChunk, chunk_size(n, c), a,
                            store == nullptr ? nullptr : store + c * kChunk);
     });
-    dd_sum total;
-    for (const dd& p : part) total.add(p.hi, p.lo);
-    return total.result();
+    return merge_sums(part);
+  }
+
+  // softmax's general path.
+  void softmax(const T* x, T* y, std::size_t n, const row_args& a) const {
+    if constexpr (sizeof(T) == 4) {
+      // float: store exp rounded to float while summing, then scale in double
+      // (one exponential per entry; two roundings to float, within 1.5 ulp).
+      scale(y, n, reciprocal(exp_sum(x, n, a, y)));
+    } else {
+      // double: the exponential is a double-double; recomputing it keeps the
+      // product e * (1/S) to a single rounding.
+      softmax_out(x, y, n, a, reciprocal(exp_sum(x, n, a)));
+    }
   }
 
   void softmax_out(const T* x, T* y, std::size_t n, const row_args& a, dd inv) const {
@@ -110,14 +149,10 @@ class row_exec {
   }
 
  private:
-  static std::size_t chunks(std::size_t n) { return (n + kChunk - 1) / kChunk; }
-  static std::size_t chunk_size(std::size_t n, std::size_t c) {
-    return std::min(kChunk, n - c * kChunk);
-  }
   template <class F>
   void each_chunk(std::size_t n, F&& f) const {
     if (n <= kChunk) return f(0, n);
-    parallel_for(chunks(n), threads_, [&](std::size_t c) { f(c * kChunk, chunk_size(n, c)); });
+    parallel_for(chunk_count(n), threads_, [&](std::size_t c) { f(c * kChunk, chunk_size(n, c)); });
   }
 
   const kernel_table<T>& k_;
@@ -126,11 +161,17 @@ class row_exec {
 
 // Computes one row. softmax / log_softmax write y[0, n); log_partition and
 // smooth_max write *y. t is a validated temperature (>= 0, not NaN).
-template <class T>
-void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n, double t,
+// S is the storage type of x and y and Exec a row_exec<S> (float, double), or
+// for bfloat16 / float16 rows longer than a chunk src/half.cpp's executor,
+// which runs the float kernels chunk by chunk; results are computed in
+// T = compute_t<S> and rounded once to S.
+template <class Exec, class S>
+void compute_row(family f, const Exec& k, const S* x, S* y, std::size_t n, double t,
                  empty_row_policy policy) {
+  using T = compute_t<S>;
   constexpr double kInf = std::numeric_limits<double>::infinity();
-  constexpr T kNaN = std::numeric_limits<T>::quiet_NaN();
+  const S kNaN = static_cast<S>(std::numeric_limits<T>::quiet_NaN());
+  const auto as_s = [](double v) { return static_cast<S>(static_cast<T>(v)); };
   const bool reduce = is_reduction(f);
 
   const row_scan s = n == 0 ? row_scan{-kInf, kInf, false} : k.scan(x, n);
@@ -145,18 +186,16 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
   const double m = s.max;
   if (m == -kInf) {  // empty or all -inf: by policy; reductions give -inf
     if (reduce) {
-      *y = static_cast<T>(-kInf);
+      *y = as_s(-kInf);
       return;
     }
-    const T v = policy == empty_row_policy::nan
-                    ? kNaN
-                    : (f == family::softmax ? T(0) : static_cast<T>(-kInf));
+    const S v = policy == empty_row_policy::nan ? kNaN : as_s(f == family::softmax ? 0.0 : -kInf);
     for (std::size_t i = 0; i < n; ++i) y[i] = v;
     return;
   }
   if (m == kInf) {  // +inf entries share the mass (any T)
     if (reduce) {
-      *y = static_cast<T>(kInf);
+      *y = as_s(kInf);
     } else {
       fill_limit(f, x, y, n, [](T v) { return v == static_cast<T>(kInf); });
     }
@@ -169,9 +208,9 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
     const auto at_max = [m](T v) { return static_cast<double>(v) == m; };
     if (f == family::log_partition) {
       const double kd = static_cast<double>(count_if_row(x, n, at_max));
-      *y = static_cast<T>(m > 0 ? kInf : (m < 0 ? -kInf : std::log(kd)));
+      *y = as_s(m > 0 ? kInf : (m < 0 ? -kInf : std::log(kd)));
     } else if (f == family::smooth_max) {
-      *y = static_cast<T>(m);
+      *y = as_s(m);
     } else {
       fill_limit(f, x, y, n, at_max);
     }
@@ -180,9 +219,9 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
   if (t == kInf) {  // uniform over the entries > -inf
     const auto live = [](T v) { return v > -std::numeric_limits<T>::infinity(); };
     if (f == family::log_partition) {
-      *y = static_cast<T>(std::log(static_cast<double>(count_if_row(x, n, live))));
+      *y = as_s(std::log(static_cast<double>(count_if_row(x, n, live))));
     } else if (f == family::smooth_max) {
-      *y = count_if_row(x, n, live) >= 2 ? static_cast<T>(kInf) : static_cast<T>(m);
+      *y = as_s(count_if_row(x, n, live) >= 2 ? kInf : m);
     } else {
       fill_limit(f, x, y, n, live);
     }
@@ -199,18 +238,10 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
   a.u = t * a.s0 * a.s1;
   a.inv_u = 1.0 / a.u;
   if (f == family::softmax) {
-    if constexpr (sizeof(T) == 4) {
-      // float: store exp rounded to float while summing, then scale in double
-      // (one exponential per entry; two roundings to float, within 1.5 ulp).
-      k.scale(y, n, reciprocal(k.exp_sum(x, n, a, y)));
-    } else {
-      // double: the exponential is a double-double; recomputing it keeps the
-      // product e * (1/S) to a single rounding.
-      k.softmax_out(x, y, n, a, reciprocal(k.exp_sum(x, n, a, nullptr)));
-    }
+    k.softmax(x, y, n, a);
     return;
   }
-  const dd sum = k.exp_sum(x, n, a, nullptr);
+  const dd sum = k.exp_sum(x, n, a);
   const dd log_sum = sizeof(T) == 8 ? log_dd(sum) : dd{std::log(sum.hi), 0.0};
   switch (f) {
     case family::log_softmax:
@@ -220,14 +251,14 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
       // m / t + log S, with m / t as a double-double.
       const double q = m / t;
       const double q_lo = std::isfinite(q) ? std::fma(-q, t, m) / t : 0.0;
-      *y = static_cast<T>(add_dd(q, q_lo, log_sum.hi, log_sum.lo));
+      *y = as_s(add_dd(q, q_lo, log_sum.hi, log_sum.lo));
       return;
     }
     case family::smooth_max: {
       // m + t * log S, the product split exactly with an FMA.
       const double p = t * log_sum.hi;
       const double p_lo = std::isfinite(p) ? std::fma(t, log_sum.hi, -p) + t * log_sum.lo : 0.0;
-      *y = static_cast<T>(add_dd(m, 0.0, p, p_lo));
+      *y = as_s(add_dd(m, 0.0, p, p_lo));
       return;
     }
     case family::softmax:
