@@ -1,9 +1,11 @@
 // Softmax family throughput: bytes (read + written) and items (elements) per
 // second, over the shapes of issue 3 (vocabularies 32000..262144, attention
 // rows, classifiers), float and double, T = 1 and T = 0.07, and memcpy of the
-// same bytes as the bandwidth reference in the same run.
+// same bytes as the bandwidth reference in the same run; softmax at T = 1 also
+// for bfloat16 and float16 storage (bytes: 2 per element each way).
 //
 //   build/release/bench/softmax_bench --benchmark_filter='f32/.*512x32000'
+//   build/release/bench/softmax_bench --benchmark_filter='(f32|bf16)/softmax/64x262144/.*threads:1'
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -110,6 +112,14 @@ void register_all() {
             benchmark::RegisterBenchmark(
                 ("f64/" + std::string(name) + suffix).c_str(),
                 [=](benchmark::State& st) { run<double>(st, s, o, t, threads); })
+                ->UseRealTime();
+            benchmark::RegisterBenchmark(
+                ("bf16/" + std::string(name) + suffix).c_str(),
+                [=](benchmark::State& st) { run<kelvin::bfloat16>(st, s, o, t, threads); })
+                ->UseRealTime();
+            benchmark::RegisterBenchmark(
+                ("f16/" + std::string(name) + suffix).c_str(),
+                [=](benchmark::State& st) { run<kelvin::float16>(st, s, o, t, threads); })
                 ->UseRealTime();
           }
         }

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "kelvin/half.hpp"
 #include "kelvin/runtime.hpp"
 #include "kelvin/softmax.hpp"
 #include "kelvin/types.hpp"
@@ -42,7 +43,7 @@ bool is_reduction(family f) { return f == family::log_partition || f == family::
 struct numpy_api {
   py::object asarray, copyto, broadcast_to, ascontiguousarray, axis_error, bool_, generic,
       masked_array;
-  py::dtype float32, float64;
+  py::dtype float16, float32, float64;
 };
 
 // numpy.exceptions.AxisError (NumPy >= 1.25) or numpy.AxisError: a ValueError.
@@ -62,7 +63,8 @@ const numpy_api& np() {
         m.attr("broadcast_to"), m.attr("ascontiguousarray"),
         axis_error_type(m),     m.attr("bool_"),
         m.attr("generic"),      py::module_::import("numpy.ma").attr("MaskedArray"),
-        py::dtype::of<float>(), py::dtype::of<double>()};
+        py::dtype("float16"),   py::dtype::of<float>(),
+        py::dtype::of<double>()};
   }();
   return *api;
 }
@@ -113,7 +115,8 @@ bool native_byte_order(const py::dtype& dt) {
   return b == '=' || b == '|' || b == kNative;
 }
 
-// float32 and float64 pass through; bool and integer arrays (and anything
+// float16, float32 and float64 pass through (float16 computes in float32,
+// each result rounded once to float16); bool and integer arrays (and anything
 // NumPy turns into them) become float64, as in SciPy; the rest is a TypeError.
 input as_float_array(py::handle x) {
   input in;
@@ -138,9 +141,12 @@ input as_float_array(py::handle x) {
   const py::dtype dt = in.a.dtype();
   switch (dt.kind()) {
     case 'f':
-      if (dt.itemsize() == 4 || dt.itemsize() == 8) {
+      if (dt.itemsize() == 2 || dt.itemsize() == 4 || dt.itemsize() == 8) {
         if (!native_byte_order(dt)) {
-          in.a = in.a.attr("astype")(dt.itemsize() == 4 ? np().float32 : np().float64);
+          const auto size = dt.itemsize();
+          in.a = in.a.attr("astype")(size == 2   ? np().float16
+                                     : size == 4 ? np().float32
+                                                 : np().float64);
           in.owned = true;
         }
         return in;
@@ -156,8 +162,8 @@ input as_float_array(py::handle x) {
       break;
   }
   raise(PyExc_TypeError, "x has dtype " + str_of(dt) +
-                             "; kelvin computes in float32 or float64 (bool and integer inputs "
-                             "become float64): convert it, e.g. x.astype(numpy.float32)");
+                             "; kelvin computes in float16, float32 or float64 (bool and integer "
+                             "inputs become float64): convert it, e.g. x.astype(numpy.float32)");
 }
 
 // ---- axis -------------------------------------------------------------------
@@ -662,7 +668,9 @@ class call {
         opt.temperatures = gathered;
       }
     }
-    if (size == 4) {
+    if (size == 2) {
+      run_kernel<float16>(f_, *p, x.data(), y.mutable_data(), opt);
+    } else if (size == 4) {
       run_kernel<float>(f_, *p, x.data(), y.mutable_data(), opt);
     } else {
       run_kernel<double>(f_, *p, x.data(), y.mutable_data(), opt);
@@ -740,8 +748,9 @@ constexpr const char* kArgsDoc = R"doc(
 Parameters
 ----------
 x : array_like
-    float32 or float64 array of any rank and strides (bool and integer
-    inputs, and lists, become float64). The result has x's float dtype.
+    float16, float32 or float64 array of any rank and strides (bool and
+    integer inputs, and lists, become float64). The result has x's float
+    dtype; float16 is computed in float32 and rounded once to float16.
 temperature : float or array_like, default 1.0
     T >= 0 (0 and inf included). An array gives one temperature per row: it
     broadcasts to the reduced shape (x's shape without the reduced axes), or
@@ -762,7 +771,7 @@ ValueError
     broadcast, an axis out of range or repeated, a bad out shape or a
     read-only out, an unknown empty_row.
 TypeError
-    An unsupported dtype (float16, longdouble, complex, object, strings), an
+    An unsupported dtype (longdouble, complex, object, strings), an
     out of the wrong dtype, or arguments of the wrong kind.
 )doc";
 

@@ -4,11 +4,19 @@
 
 #include <new>
 #include <string>
+#include <type_traits>
 
+#include "kelvin/half.hpp"
 #include "kelvin/runtime.hpp"
 #include "kelvin/softmax.hpp"
 
 namespace {
+
+// The _bf16 / _f16 entry points pass uint16_t arrays as arrays of these.
+static_assert(sizeof(kelvin::bfloat16) == 2 && alignof(kelvin::bfloat16) == alignof(uint16_t) &&
+              std::is_standard_layout_v<kelvin::bfloat16>);
+static_assert(sizeof(kelvin::float16) == 2 && alignof(kelvin::float16) == alignof(uint16_t) &&
+              std::is_standard_layout_v<kelvin::float16>);
 
 thread_local std::string t_last_error;
 
@@ -102,6 +110,25 @@ extern "C" {
                      double temperature) {                                    \
     return reduce<T>(FN, x, out, rows, cols, xs, temperature);                \
   }
+// 16-bit storage: the C type is uint16_t, the C++ type H.
+#define KELVIN_C_ELEMENTWISE_16(NAME, FN, H)                                                      \
+  kelvin_status NAME(const uint16_t* x, uint16_t* y, size_t rows, size_t cols, size_t xs,         \
+                     size_t ys, double temperature) {                                             \
+    return elementwise<H>(FN, reinterpret_cast<const H*>(x), reinterpret_cast<H*>(y), rows, cols, \
+                          xs, ys, temperature, nullptr, KELVIN_EMPTY_ROW_NAN);                    \
+  }
+#define KELVIN_C_ELEMENTWISE_EX_16(NAME, FN, H)                                                   \
+  kelvin_status NAME(const uint16_t* x, uint16_t* y, size_t rows, size_t cols, size_t xs,         \
+                     size_t ys, double temperature, const double* temperatures, int empty_row) {  \
+    return elementwise<H>(FN, reinterpret_cast<const H*>(x), reinterpret_cast<H*>(y), rows, cols, \
+                          xs, ys, temperature, temperatures, empty_row);                          \
+  }
+#define KELVIN_C_REDUCE_16(NAME, FN, H)                                                            \
+  kelvin_status NAME(const uint16_t* x, uint16_t* out, size_t rows, size_t cols, size_t xs,        \
+                     double temperature) {                                                         \
+    return reduce<H>(FN, reinterpret_cast<const H*>(x), reinterpret_cast<H*>(out), rows, cols, xs, \
+                     temperature);                                                                 \
+  }
 
 KELVIN_C_ELEMENTWISE(kelvin_softmax_f32, kSoftmax, float)
 KELVIN_C_ELEMENTWISE(kelvin_softmax_f64, kSoftmax, double)
@@ -115,6 +142,18 @@ KELVIN_C_REDUCE(kelvin_log_partition_f32, kLogPartition, float)
 KELVIN_C_REDUCE(kelvin_log_partition_f64, kLogPartition, double)
 KELVIN_C_REDUCE(kelvin_smooth_max_f32, kSmoothMax, float)
 KELVIN_C_REDUCE(kelvin_smooth_max_f64, kSmoothMax, double)
+KELVIN_C_ELEMENTWISE_16(kelvin_softmax_bf16, kSoftmax, kelvin::bfloat16)
+KELVIN_C_ELEMENTWISE_16(kelvin_softmax_f16, kSoftmax, kelvin::float16)
+KELVIN_C_ELEMENTWISE_16(kelvin_log_softmax_bf16, kLogSoftmax, kelvin::bfloat16)
+KELVIN_C_ELEMENTWISE_16(kelvin_log_softmax_f16, kLogSoftmax, kelvin::float16)
+KELVIN_C_ELEMENTWISE_EX_16(kelvin_softmax_ex_bf16, kSoftmax, kelvin::bfloat16)
+KELVIN_C_ELEMENTWISE_EX_16(kelvin_softmax_ex_f16, kSoftmax, kelvin::float16)
+KELVIN_C_ELEMENTWISE_EX_16(kelvin_log_softmax_ex_bf16, kLogSoftmax, kelvin::bfloat16)
+KELVIN_C_ELEMENTWISE_EX_16(kelvin_log_softmax_ex_f16, kLogSoftmax, kelvin::float16)
+KELVIN_C_REDUCE_16(kelvin_log_partition_bf16, kLogPartition, kelvin::bfloat16)
+KELVIN_C_REDUCE_16(kelvin_log_partition_f16, kLogPartition, kelvin::float16)
+KELVIN_C_REDUCE_16(kelvin_smooth_max_bf16, kSmoothMax, kelvin::bfloat16)
+KELVIN_C_REDUCE_16(kelvin_smooth_max_f16, kSmoothMax, kelvin::float16)
 
 const char* kelvin_last_error(void) { return t_last_error.c_str(); }
 void kelvin_set_num_threads(int n) { kelvin::set_num_threads(n); }

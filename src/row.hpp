@@ -1,13 +1,16 @@
 // One row of the softmax family: the contract's special cases and the general
-// path over a kernel table. Shared by every driver (rows, axes, C ABI).
+// path over a kernel table. Shared by every driver (rows, axes, C ABI, and the
+// bfloat16 / float16 rows of src/half.cpp).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "kelvin/half.hpp"
 #include "kelvin/types.hpp"
 #include "src/kernels/kernels.hpp"
 #include "src/threads.hpp"
@@ -15,6 +18,12 @@
 namespace kelvin::detail {
 
 inline bool is_reduction(family f) { return f == family::log_partition || f == family::smooth_max; }
+
+// The type a row stored as S is computed in: float and double rows in their
+// own type, bfloat16 and float16 rows in float (each result rounded once to
+// S). static_cast converts between S and compute_t<S> either way.
+template <class S>
+using compute_t = std::conditional_t<sizeof(S) == 2, float, S>;
 
 // 1 / (s.hi + s.lo) as a double-double.
 inline dd reciprocal(dd s) {
@@ -33,21 +42,23 @@ inline dd log_dd(dd s) {
 
 // Writes the limit distribution that puts equal mass on the k entries where
 // `hit(x_i)` holds and none elsewhere (hardmax, uniform, +inf entries).
-template <class T, class Hit>
-void fill_limit(family f, const T* x, T* y, std::size_t n, Hit hit) {
+template <class S, class Hit>
+void fill_limit(family f, const S* x, S* y, std::size_t n, Hit hit) {
+  using T = compute_t<S>;
   std::size_t k = 0;
-  for (std::size_t i = 0; i < n; ++i) k += hit(x[i]) ? 1 : 0;
+  for (std::size_t i = 0; i < n; ++i) k += hit(static_cast<T>(x[i])) ? 1 : 0;
   const double kd = static_cast<double>(k);
   const T on = f == family::softmax ? static_cast<T>(1.0 / kd) : static_cast<T>(0.0 - std::log(kd));
   const T off = f == family::softmax ? T(0) : -std::numeric_limits<T>::infinity();
+  const S on_s = static_cast<S>(on), off_s = static_cast<S>(off);
   // k is known before any write; y may alias x entry by entry.
-  for (std::size_t i = 0; i < n; ++i) y[i] = hit(x[i]) ? on : off;
+  for (std::size_t i = 0; i < n; ++i) y[i] = hit(static_cast<T>(x[i])) ? on_s : off_s;
 }
 
-template <class T>
-std::size_t count_if_row(const T* x, std::size_t n, auto pred) {
+template <class S>
+std::size_t count_if_row(const S* x, std::size_t n, auto pred) {
   std::size_t k = 0;
-  for (std::size_t i = 0; i < n; ++i) k += pred(x[i]) ? 1 : 0;
+  for (std::size_t i = 0; i < n; ++i) k += pred(static_cast<compute_t<S>>(x[i])) ? 1 : 0;
   return k;
 }
 
@@ -57,6 +68,68 @@ std::size_t count_if_row(const T* x, std::size_t n, auto pred) {
 // merge in chunk order.
 inline constexpr std::size_t kChunk = std::size_t{1} << 16;
 
+inline std::size_t chunk_count(std::size_t n) { return (n + kChunk - 1) / kChunk; }
+inline std::size_t chunk_size(std::size_t n, std::size_t c) {
+  return std::min(kChunk, n - c * kChunk);
+}
+
+// A row's scan from its chunks' scans.
+inline row_scan merge_scans(const std::vector<row_scan>& part) {
+  row_scan s = part[0];
+  for (const row_scan& p : part) {
+    s.has_nan = s.has_nan || p.has_nan;
+    s.max = std::fmax(s.max, p.max);
+    s.min = std::fmin(s.min, p.min);
+    s.low = std::fmin(s.low, p.low);
+  }
+  return s;
+}
+
+// A row's sum from its chunks' sums, in chunk order.
+inline dd merge_sums(const std::vector<dd>& part) {
+  dd_sum total;
+  for (const dd& p : part) total.add(p.hi, p.lo);
+  return total.result();
+}
+
+// Long rows in two passes (see row_exec::two_pass): each chunk's scan and its
+// exponential sum relative to its own max.
+struct chunk_part {
+  row_scan s;
+  dd sum;
+};
+
+// Row constants of chunk c's sum relative to its own max.
+inline row_args chunk_args(const row_scan& s, double t) {
+  row_args a;
+  a.m = s.max;
+  a.u = t;
+  a.inv_u = 1.0 / t;
+  a.guard = exp_guard_for(s.low, a.m, a.inv_u);
+  return a;
+}
+
+// Merges the parts of a float row: its max *m, the weights w_c = exp((m_c - m)
+// / t) that rescale chunk sums to it, and the sum *sum. False for a row with a
+// NaN or an infinite max (the caller then takes the three-pass path).
+inline bool merge_parts(const std::vector<chunk_part>& p, double t, double* m,
+                        std::vector<double>* w, double* sum) {
+  *m = -HUGE_VAL;
+  for (const chunk_part& c : p) {
+    if (c.s.has_nan || c.s.max == HUGE_VAL) return false;
+    *m = std::fmax(*m, c.s.max);
+  }
+  if (*m == -HUGE_VAL) return false;
+  w->resize(p.size());
+  dd_sum total;
+  for (std::size_t c = 0; c < p.size(); ++c) {
+    (*w)[c] = p[c].s.max == -HUGE_VAL ? 0.0 : std::exp((p[c].s.max - *m) / t);
+    total.add(p[c].sum.hi * (*w)[c]);
+  }
+  *sum = total.result().hi;
+  return true;
+}
+
 // The kernels of one target applied to a whole row, chunked as above.
 template <class T>
 class row_exec {
@@ -65,34 +138,34 @@ class row_exec {
 
   row_scan scan(const T* x, std::size_t n) const {
     if (n <= kChunk) return k_.scan(x, n);
-    std::vector<row_scan> part(chunks(n));
+    std::vector<row_scan> part(chunk_count(n));
     parallel_for(part.size(), threads_,
                  [&](std::size_t c) { part[c] = k_.scan(x + c * kChunk, chunk_size(n, c)); });
-    row_scan s = part[0];
-    for (const row_scan& p : part) {
-      s.has_nan = s.has_nan || p.has_nan;
-      s.max = std::fmax(s.max, p.max);
-      s.min = std::fmin(s.min, p.min);
-      s.low = std::fmin(s.low, p.low);
-    }
-    return s;
+    return merge_scans(part);
   }
 
-  dd exp_sum(const T* x, std::size_t n, const row_args& a, T* store) const {
+  dd exp_sum(const T* x, std::size_t n, const row_args& a, T* store = nullptr) const {
     if (n <= kChunk) return k_.exp_sum(x, n, a, store);
-    std::vector<dd> part(chunks(n));
+    std::vector<dd> part(chunk_count(n));
     parallel_for(part.size(), threads_, [&](std::size_t c) {
       part[c] = k_.exp_sum(x + c * kChunk, chunk_size(n, c), a,
                            store == nullptr ? nullptr : store + c * kChunk);
     });
-    dd_sum total;
-    for (const dd& p : part) total.add(p.hi, p.lo);
-    return total.result();
+    return merge_sums(part);
+  }
+
+  // softmax's general path: store exp rounded to T while summing, then
+  // scale (one exponential per entry; two roundings to T, within 1.5 ulp).
+  // `low` is the row's min (float rows: decides the scale's lanes).
+  void softmax(const T* x, T* y, std::size_t n, const row_args& a, double low) const {
+    const dd sum = exp_sum(x, n, a, y);
+    scale(y, n, reciprocal(sum), sizeof(T) == 4 && scale_is_normal(low, a.m, a.inv_u, sum.hi));
   }
 
   void scale(T* y, std::size_t n, dd inv, bool normal) const {
     each_chunk(n, [&](std::size_t o, std::size_t m) { k_.scale(y + o, m, inv, normal); });
   }
+
   // Long float rows off the special cases, in two passes over the chunks
   // instead of three: the first computes each chunk's max and its sum
   // relative to it (storing the exponentials for softmax: y != x), the second
@@ -100,36 +173,17 @@ class row_exec {
   // Returns false, having written nothing that matters, for a row holding a
   // NaN or an infinite max (the caller's three-pass path handles it).
   bool two_pass(family f, const T* x, T* y, std::size_t n, double t) const {
-    struct part {
-      row_scan s;
-      dd sum;
-    };
-    std::vector<part> p(chunks(n));
+    std::vector<chunk_part> p(chunk_count(n));
     parallel_for(p.size(), threads_, [&](std::size_t c) {
-      const std::size_t o = c * kChunk, m = chunk_size(n, c);
-      p[c].s = k_.scan(x + o, m);
+      const std::size_t o = c * kChunk, len = chunk_size(n, c);
+      p[c].s = k_.scan(x + o, len);
       if (p[c].s.has_nan || !std::isfinite(p[c].s.max)) return;
-      row_args a;
-      a.m = p[c].s.max;
-      a.u = t;
-      a.inv_u = 1.0 / t;
-      a.guard = exp_guard_for(p[c].s.low, a.m, a.inv_u);
-      p[c].sum = k_.exp_sum(x + o, m, a, f == family::softmax ? y + o : nullptr);
+      p[c].sum =
+          k_.exp_sum(x + o, len, chunk_args(p[c].s, t), f == family::softmax ? y + o : nullptr);
     });
-    double m = -HUGE_VAL;
-    for (const part& c : p) {
-      if (c.s.has_nan || c.s.max == HUGE_VAL) return false;
-      m = std::fmax(m, c.s.max);
-    }
-    if (m == -HUGE_VAL) return false;
-    // Chunk sums rescaled to the row max (an all -inf chunk adds 0).
-    std::vector<double> w(p.size());
-    dd_sum total;
-    for (std::size_t c = 0; c < p.size(); ++c) {
-      w[c] = p[c].s.max == -HUGE_VAL ? 0.0 : std::exp((p[c].s.max - m) / t);
-      total.add(p[c].sum.hi * w[c]);
-    }
-    const double sum = total.result().hi;
+    double m, sum;
+    std::vector<double> w;
+    if (!merge_parts(p, t, &m, &w, &sum)) return false;
     if (f == family::softmax) {
       each_chunk(n, [&](std::size_t o, std::size_t len) {
         k_.scale(y + o, len, {w[o / kChunk] / sum, 0.0}, false);
@@ -161,14 +215,10 @@ class row_exec {
   }
 
  private:
-  static std::size_t chunks(std::size_t n) { return (n + kChunk - 1) / kChunk; }
-  static std::size_t chunk_size(std::size_t n, std::size_t c) {
-    return std::min(kChunk, n - c * kChunk);
-  }
   template <class F>
   void each_chunk(std::size_t n, F&& f) const {
     if (n <= kChunk) return f(0, n);
-    parallel_for(chunks(n), threads_, [&](std::size_t c) { f(c * kChunk, chunk_size(n, c)); });
+    parallel_for(chunk_count(n), threads_, [&](std::size_t c) { f(c * kChunk, chunk_size(n, c)); });
   }
 
   const kernel_table<T>& k_;
@@ -177,16 +227,23 @@ class row_exec {
 
 // Computes one row. softmax / log_softmax write y[0, n); log_partition and
 // smooth_max write *y. t is a validated temperature (>= 0, not NaN).
-template <class T>
-void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n, double t,
+// S is the storage type of x and y and Exec a row_exec<S> (float, double), or
+// for bfloat16 / float16 rows longer than a chunk src/half.cpp's executor,
+// which runs the float kernels chunk by chunk; results are computed in
+// T = compute_t<S> and rounded once to S.
+template <class Exec, class S>
+void compute_row(family f, const Exec& k, const S* x, S* y, std::size_t n, double t,
                  empty_row_policy policy) {
+  using T = compute_t<S>;
   constexpr double kInf = std::numeric_limits<double>::infinity();
-  constexpr T kNaN = std::numeric_limits<T>::quiet_NaN();
+  const S kNaN = static_cast<S>(std::numeric_limits<T>::quiet_NaN());
+  const auto as_s = [](double v) { return static_cast<S>(static_cast<T>(v)); };
   const bool reduce = is_reduction(f);
 
   // Long float rows: two passes (unless in place: the first pass stores).
+  // (bfloat16 / float16 rows: their first pass stores nothing.)
   if constexpr (sizeof(T) == 4) {
-    if (n > kChunk && t >= 0x1p-960 && t < kInf && (reduce || x != y) &&
+    if (n > kChunk && t >= 0x1p-960 && t < kInf && (reduce || x != y || sizeof(S) == 2) &&
         k.two_pass(f, x, y, n, t)) {
       return;
     }
@@ -204,18 +261,16 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
   const double m = s.max;
   if (m == -kInf) {  // empty or all -inf: by policy; reductions give -inf
     if (reduce) {
-      *y = static_cast<T>(-kInf);
+      *y = as_s(-kInf);
       return;
     }
-    const T v = policy == empty_row_policy::nan
-                    ? kNaN
-                    : (f == family::softmax ? T(0) : static_cast<T>(-kInf));
+    const S v = policy == empty_row_policy::nan ? kNaN : as_s(f == family::softmax ? 0.0 : -kInf);
     for (std::size_t i = 0; i < n; ++i) y[i] = v;
     return;
   }
   if (m == kInf) {  // +inf entries share the mass (any T)
     if (reduce) {
-      *y = static_cast<T>(kInf);
+      *y = as_s(kInf);
     } else {
       fill_limit(f, x, y, n, [](T v) { return v == static_cast<T>(kInf); });
     }
@@ -228,9 +283,9 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
     const auto at_max = [m](T v) { return static_cast<double>(v) == m; };
     if (f == family::log_partition) {
       const double kd = static_cast<double>(count_if_row(x, n, at_max));
-      *y = static_cast<T>(m > 0 ? kInf : (m < 0 ? -kInf : std::log(kd)));
+      *y = as_s(m > 0 ? kInf : (m < 0 ? -kInf : std::log(kd)));
     } else if (f == family::smooth_max) {
-      *y = static_cast<T>(m);
+      *y = as_s(m);
     } else {
       fill_limit(f, x, y, n, at_max);
     }
@@ -239,9 +294,9 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
   if (t == kInf) {  // uniform over the entries > -inf
     const auto live = [](T v) { return v > -std::numeric_limits<T>::infinity(); };
     if (f == family::log_partition) {
-      *y = static_cast<T>(std::log(static_cast<double>(count_if_row(x, n, live))));
+      *y = as_s(std::log(static_cast<double>(count_if_row(x, n, live))));
     } else if (f == family::smooth_max) {
-      *y = count_if_row(x, n, live) >= 2 ? static_cast<T>(kInf) : static_cast<T>(m);
+      *y = as_s(count_if_row(x, n, live) >= 2 ? kInf : m);
     } else {
       fill_limit(f, x, y, n, live);
     }
@@ -259,18 +314,15 @@ void compute_row(family f, const row_exec<T>& k, const T* x, T* y, std::size_t n
   a.inv_u = 1.0 / a.u;
   if constexpr (sizeof(T) == 4) a.guard = exp_guard_for(s.low, m, a.inv_u);
   if (f == family::softmax) {
-    // Store exp rounded to T while summing, then scale: one exponential per
-    // entry; two roundings to T, within 1.5 ulp.
-    const dd sum = k.exp_sum(x, n, a, y);
-    k.scale(y, n, reciprocal(sum), sizeof(T) == 4 && scale_is_normal(s.low, m, a.inv_u, sum.hi));
+    k.softmax(x, y, n, a, s.low);
     return;
   }
-  const dd sum = k.exp_sum(x, n, a, nullptr);
+  const dd sum = k.exp_sum(x, n, a);
   const dd log_sum = sizeof(T) == 8 ? log_dd(sum) : dd{k.log(sum.hi), 0.0};
   if (f == family::log_softmax) {
     k.log_softmax_out(x, y, n, a, log_sum);
   } else {
-    *y = static_cast<T>(reduction_result(f, m, t, log_sum));
+    *y = as_s(reduction_result(f, m, t, log_sum));
   }
 }
 

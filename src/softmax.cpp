@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "src/half.hpp"
 #include "src/kernels/kernels.hpp"
 #include "src/row.hpp"
 #include "src/threads.hpp"
@@ -141,6 +142,13 @@ void run_rows(family f, matrix_view<const T> x, T* y, std::size_t y_stride, cons
   });
 }
 
+// bfloat16 and float16 rows: src/half.cpp (this overload is the more
+// constrained, so it wins over the template above for them).
+template <half_storage H>
+void run_rows(family f, matrix_view<const H> x, H* y, std::size_t y_stride, const options& opt) {
+  half_rows(f, x, y, y_stride, opt);
+}
+
 template <class T>
 void rows_elementwise(family f, matrix_view<const T> x, matrix_view<T> y, const options& opt) {
   check_pair(x, y);
@@ -262,6 +270,11 @@ void axis_slices(family f, axis_view<const T> x, axis_view<T> y, const options& 
   });
 }
 
+template <half_storage H>
+void axis_slices(family f, axis_view<const H> x, axis_view<H> y, const options& opt) {
+  half_axis(f, x, y, opt);
+}
+
 template <class T>
 void axis_elementwise(family f, axis_view<const T> x, axis_view<T> y, const options& opt) {
   check_axis_view(x, "x");
@@ -337,6 +350,8 @@ using detail::family;
 
 KELVIN_DEFINE_FAMILY(float)
 KELVIN_DEFINE_FAMILY(double)
+KELVIN_DEFINE_FAMILY(bfloat16)
+KELVIN_DEFINE_FAMILY(float16)
 
 #undef KELVIN_DEFINE_FAMILY
 

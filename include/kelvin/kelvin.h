@@ -12,6 +12,7 @@
 #define KELVIN_KELVIN_H_
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,6 +63,40 @@ kelvin_status kelvin_log_softmax_ex_f32(const float* x, float* y, size_t rows, s
                                         double temperature, const double* temperatures,
                                         int empty_row);
 kelvin_status kelvin_log_softmax_ex_f64(const double* x, double* y, size_t rows, size_t cols,
+                                        size_t x_row_stride, size_t y_row_stride,
+                                        double temperature, const double* temperatures,
+                                        int empty_row);
+
+/* bfloat16 (_bf16) and IEEE binary16 (_f16) storage: x and y hold the raw 16-bit
+ * patterns. Inputs are widened exactly to float, computed as float32 and each
+ * result rounded once (to nearest even) to the storage type. */
+kelvin_status kelvin_softmax_bf16(const uint16_t* x, uint16_t* y, size_t rows, size_t cols,
+                                  size_t x_row_stride, size_t y_row_stride, double temperature);
+kelvin_status kelvin_softmax_f16(const uint16_t* x, uint16_t* y, size_t rows, size_t cols,
+                                 size_t x_row_stride, size_t y_row_stride, double temperature);
+kelvin_status kelvin_log_softmax_bf16(const uint16_t* x, uint16_t* y, size_t rows, size_t cols,
+                                      size_t x_row_stride, size_t y_row_stride, double temperature);
+kelvin_status kelvin_log_softmax_f16(const uint16_t* x, uint16_t* y, size_t rows, size_t cols,
+                                     size_t x_row_stride, size_t y_row_stride, double temperature);
+kelvin_status kelvin_log_partition_bf16(const uint16_t* x, uint16_t* out, size_t rows, size_t cols,
+                                        size_t x_row_stride, double temperature);
+kelvin_status kelvin_log_partition_f16(const uint16_t* x, uint16_t* out, size_t rows, size_t cols,
+                                       size_t x_row_stride, double temperature);
+kelvin_status kelvin_smooth_max_bf16(const uint16_t* x, uint16_t* out, size_t rows, size_t cols,
+                                     size_t x_row_stride, double temperature);
+kelvin_status kelvin_smooth_max_f16(const uint16_t* x, uint16_t* out, size_t rows, size_t cols,
+                                    size_t x_row_stride, double temperature);
+kelvin_status kelvin_softmax_ex_bf16(const uint16_t* x, uint16_t* y, size_t rows, size_t cols,
+                                     size_t x_row_stride, size_t y_row_stride, double temperature,
+                                     const double* temperatures, int empty_row);
+kelvin_status kelvin_softmax_ex_f16(const uint16_t* x, uint16_t* y, size_t rows, size_t cols,
+                                    size_t x_row_stride, size_t y_row_stride, double temperature,
+                                    const double* temperatures, int empty_row);
+kelvin_status kelvin_log_softmax_ex_bf16(const uint16_t* x, uint16_t* y, size_t rows, size_t cols,
+                                         size_t x_row_stride, size_t y_row_stride,
+                                         double temperature, const double* temperatures,
+                                         int empty_row);
+kelvin_status kelvin_log_softmax_ex_f16(const uint16_t* x, uint16_t* y, size_t rows, size_t cols,
                                         size_t x_row_stride, size_t y_row_stride,
                                         double temperature, const double* temperatures,
                                         int empty_row);

@@ -1,0 +1,35 @@
+// Drivers of bfloat16 and float16 rows (src/half.cpp), called by the public
+// overloads in src/softmax.cpp after their argument checks.
+#pragma once
+
+#include <cstddef>
+#include <type_traits>
+
+#include "kelvin/half.hpp"
+#include "kelvin/types.hpp"
+#include "src/kernels/kernels.hpp"
+
+namespace kelvin::detail {
+
+template <class H>
+concept half_storage = std::is_same_v<H, bfloat16> || std::is_same_v<H, float16>;
+
+// Rows of up to this many entries are widened whole into a per-thread float
+// buffer (1 MiB, kept by each thread that used it): one exponential per entry,
+// as for float rows. Longer rows are widened one kChunk chunk at a time in
+// each pass, and softmax computes their exponentials twice (sum, output).
+inline constexpr std::size_t kHalfRowBuffer = std::size_t{1} << 18;
+
+// src/softmax.cpp.
+double temperature_of_row(const options& opt, std::size_t r);
+
+// Rows of a validated batch: softmax / log_softmax write row r at
+// y + r * y_stride, the reductions y[r].
+template <half_storage H>
+void half_rows(family f, matrix_view<const H> x, H* y, std::size_t y_stride, const options& opt);
+
+// Slices of a validated axis view (y: the reduced output for the reductions).
+template <half_storage H>
+void half_axis(family f, axis_view<const H> x, axis_view<H> y, const options& opt);
+
+}  // namespace kelvin::detail
