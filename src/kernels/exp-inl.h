@@ -186,7 +186,7 @@ HWY_INLINE V ExpNegF32(D d, V a) {
   // Lanes below -104 give exactly 0 (the float rounding of what they are),
   // so that no later conversion to float underflows: x86 takes a slow
   // microcode assist for every instruction that does.
-  const auto live = a >= hn::Set(d, -104.0);
+  const auto live = hn::Ge(a, hn::Set(d, -104.0));
   if (kGuard == 2 || K == 1) a = hn::Max(a, hn::Set(d, -120.0));
   const auto guard = [&](V e) HWY_ATTR { return kGuard == 0 ? e : hn::IfThenElseZero(live, e); };
   if constexpr (K == 1) {
@@ -245,7 +245,7 @@ HWY_INLINE V MulAddOnce(D d, V a, V b, V c) {
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE V ExpNegF64(D d, V a, V a_lo, V* lo) {
   using namespace exp_detail;
-  const auto live = a >= hn::Set(d, -746.0);
+  const auto live = hn::Ge(a, hn::Set(d, -746.0));
   a = hn::Max(a, hn::Set(d, -746.0));
   const V one = hn::Set(d, 1.0);
   const V kf = hn::MulAdd(a, hn::Set(d, kLog2e), hn::Set(d, kMagic));

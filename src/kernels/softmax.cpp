@@ -186,31 +186,23 @@ HWY_INLINE VD ArgF(VD x, VD m, VD inv_u) { return hn::Mul(hn::Sub(x, m), inv_u);
 // double rows: arg = hi + lo (see row_args). Two-sum gives x*s0 - m*s0 exactly
 // as D + D_lo; q is the rounded quotient and lo the residual (D - q*u + D_lo)/u.
 // Where q or the residual is not finite (masked entries, overflow) lo is 0.
-struct ArgsD {
-  VD ms, s0, s1, u, inv_u;
-  explicit ArgsD(const row_args& a)
-      : ms(hn::Set(DD(), a.m * a.s0)),
-        s0(hn::Set(DD(), a.s0)),
-        s1(hn::Set(DD(), a.s1)),
-        u(hn::Set(DD(), a.u)),
-        inv_u(hn::Set(DD(), a.inv_u)) {}
-};
-struct VDD {
-  VD hi, lo;
-};
-HWY_INLINE VDD ArgD(VD x, const ArgsD& a) {
+// (Vectors travel as arguments, not struct members: SVE's are sizeless.)
+HWY_INLINE VD ArgD(VD x, const row_args& a, VD* lo) {
   const DD d;
-  const VD xs = hn::Mul(x, a.s0);
-  const VD d_hi = hn::Sub(xs, a.ms);
+  const VD ms = hn::Set(d, a.m * a.s0), s0 = hn::Set(d, a.s0), s1 = hn::Set(d, a.s1);
+  const VD u = hn::Set(d, a.u), inv_u = hn::Set(d, a.inv_u);
+  const VD xs = hn::Mul(x, s0);
+  const VD d_hi = hn::Sub(xs, ms);
   const VD bp = hn::Sub(d_hi, xs);  // ~ -m
-  const VD d_lo = hn::Add(hn::Sub(xs, hn::Sub(d_hi, bp)), hn::Sub(hn::Neg(a.ms), bp));
-  const VD big_d = hn::Mul(d_hi, a.s1);
-  const VD q = hn::Mul(big_d, a.inv_u);
-  const VD qu = hn::Mul(q, a.u);
+  const VD d_lo = hn::Add(hn::Sub(xs, hn::Sub(d_hi, bp)), hn::Sub(hn::Neg(ms), bp));
+  const VD big_d = hn::Mul(d_hi, s1);
+  const VD q = hn::Mul(big_d, inv_u);
+  const VD qu = hn::Mul(q, u);
   // D - q*u + D_lo; D - qu is exact (qu is within a few ulp of D).
-  const VD rem = hn::MulAdd(d_lo, a.s1, hn::Sub(hn::Sub(big_d, qu), ProductError(d, q, a.u, qu)));
+  const VD rem = hn::MulAdd(d_lo, s1, hn::Sub(hn::Sub(big_d, qu), ProductError(d, q, u, qu)));
   const auto ok = hn::And(hn::IsFinite(q), hn::IsFinite(rem));
-  return {q, hn::IfThenElseZero(ok, hn::Mul(rem, a.inv_u))};
+  *lo = hn::IfThenElseZero(ok, hn::Mul(rem, inv_u));
+  return q;
 }
 
 // ---- pass 2: sum of exponentials ----------------------------------------------
@@ -258,12 +250,12 @@ dd ExpSumF32(const float* x, size_t n, const row_args& a, float* store) {
 // parts go to the compensation), then across lanes.
 dd ExpSumF64(const double* x, size_t n, const row_args& a, double* store) {
   const DD d;
-  const ArgsD args(a);
   VD s = hn::Zero(d), c = hn::Zero(d);
   ForEachVec(x, store, n, [&](VD v) HWY_ATTR {
-    const VDD arg = ArgD(v, args);
+    VD arg_lo;
+    const VD arg_hi = ArgD(v, a, &arg_lo);
     VD e_lo;
-    const VD e = ExpNegF64(d, arg.hi, arg.lo, &e_lo);
+    const VD e = ExpNegF64(d, arg_hi, arg_lo, &e_lo);
     const VD t = hn::Add(s, e);
     const VD bp = hn::Sub(t, s);
     c = hn::Add(c, hn::Add(hn::Add(hn::Sub(s, hn::Sub(t, bp)), hn::Sub(e, bp)), e_lo));
@@ -335,19 +327,22 @@ void LogSoftmaxOutF32(const float* x, float* y, size_t n, const row_args& a, dd 
 // rounded once; masked entries (q == -inf) give -inf.
 void LogSoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, dd log_sum) {
   const DD d;
-  const ArgsD args(a);
   const VD nl = hn::Set(d, -log_sum.hi), nll = hn::Set(d, -log_sum.lo);
   ForEachVec(x, y, n, [&](VD v) HWY_ATTR {
-    const VDD arg = ArgD(v, args);
-    const VD t = hn::Add(arg.hi, nl);
-    const VD bp = hn::Sub(t, arg.hi);
-    const VD err = hn::Add(hn::Sub(arg.hi, hn::Sub(t, bp)), hn::Sub(nl, bp));
-    const VD r = hn::Add(t, hn::Add(err, hn::Add(arg.lo, nll)));
-    return hn::IfThenElse(hn::IsFinite(arg.hi), r, arg.hi);
+    VD arg_lo;
+    const VD arg_hi = ArgD(v, a, &arg_lo);
+    const VD t = hn::Add(arg_hi, nl);
+    const VD bp = hn::Sub(t, arg_hi);
+    const VD err = hn::Add(hn::Sub(arg_hi, hn::Sub(t, bp)), hn::Sub(nl, bp));
+    const VD r = hn::Add(t, hn::Add(err, hn::Add(arg_lo, nll)));
+    return hn::IfThenElse(hn::IsFinite(arg_hi), r, arg_hi);
   });
 }
 
 // ---- over a non-last axis: lanes are independent rows --------------------------
+// (Fixed-size targets only: arrays of vectors are not allowed for SVE's
+// sizeless ones, and there the drivers gather rows instead.)
+#if !HWY_HAVE_SCALABLE
 // U vectors of adjacent positions at x (lanes are rows), each pass over the
 // axis for all of them, so that the per-lane reductions' latencies overlap.
 // Returns false, having written nothing, when a lane holds a NaN or has an
@@ -447,6 +442,8 @@ size_t AxisBlockF32(detail::family f, const float* x, std::ptrdiff_t xs, float* 
   return j;
 }
 
+#endif  // !HWY_HAVE_SCALABLE
+
 // ---- many rows per call ---------------------------------------------------------
 void LogF64(const double* in, double* out, size_t n) {
   const DD d;
@@ -514,6 +511,7 @@ size_t RowsBlockedF32(detail::family f, const float* x, size_t xs, float* y, siz
   return rows;
 }
 
+#if !HWY_HAVE_SCALABLE
 // Rows of at most kShortRow entries: kShortBlock rows at a time are transposed
 // into a local buffer (entry a of row j at a * kShortBlock + j) and run by the
 // axis kernel, whose lanes are rows.
@@ -557,9 +555,15 @@ size_t RowsShortF32(detail::family f, const float* x, size_t xs, float* y, size_
   return rows;
 }
 
+#endif  // !HWY_HAVE_SCALABLE
+
 size_t RowsF32(detail::family f, const float* x, size_t xs, float* y, size_t ys, size_t rows,
                size_t n, double t) {
-  if (n <= kShortRow && hn::Lanes(DD()) > 1) return RowsShortF32(f, x, xs, y, ys, rows, n, t);
+#if !HWY_HAVE_SCALABLE
+  if (n <= detail::kShortRow && hn::Lanes(DD()) > 1) {
+    return RowsShortF32(f, x, xs, y, ys, rows, n, t);
+  }
+#endif
   return RowsBlockedF32(f, x, xs, y, ys, rows, n, t);
 }
 
@@ -592,9 +596,15 @@ void ExpNegBatchF64(const double* hi, const double* lo, double* out, double* out
 row_scan ScanF32(const float* x, size_t n) { return Scan(x, n); }
 row_scan ScanF64(const double* x, size_t n) { return Scan(x, n); }
 
+#if HWY_HAVE_SCALABLE
+constexpr auto kAxisBlockF32 = nullptr;
+#else
+constexpr auto kAxisBlockF32 = &AxisBlockF32;
+#endif
+
 const detail::kernel_table<float>* TableF32() {
   static const detail::kernel_table<float> t{&ScanF32,          &ExpSumF32,     &ScaleF32,
-                                             &LogSoftmaxOutF32, &AxisBlockF32,  &RowsF32,
+                                             &LogSoftmaxOutF32, kAxisBlockF32,  &RowsF32,
                                              &LogF64,           &ExpNegBatchF32};
   return &t;
 }
