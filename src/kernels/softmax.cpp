@@ -272,10 +272,23 @@ dd ExpSumF64(const double* x, size_t n, const row_args& a, double* store) {
 
 // ---- pass 3: outputs ----------------------------------------------------------
 // y * (ih + il) rounded once.
+// Without an FMA the product's error comes from Dekker's split, whose partial
+// products underflow where y * ih is near or below DBL_MIN (1.94 ulp measured
+// there): such targets compute (y * 2^600) * (ih + il) and scale back by
+// 2^-600, exact for normal results and one more rounding, of the already
+// accurate value, for subnormal ones (y <= 1, so nothing overflows).
 void ScaleF64(double* y, size_t n, dd inv, bool) {
   const DD d;
   const VD ih = hn::Set(d, inv.hi), il = hn::Set(d, inv.lo);
+#if HWY_NATIVE_FMA
   ForEachVec(y, y, n, [&](VD v) HWY_ATTR { return MulAddOnce(d, v, ih, hn::Mul(v, il)); });
+#else
+  const VD up = hn::Set(d, 0x1p600), down = hn::Set(d, 0x1p-600);
+  ForEachVec(y, y, n, [&](VD v) HWY_ATTR {
+    const VD w = hn::Mul(v, up);
+    return hn::Mul(MulAddOnce(d, w, ih, hn::Mul(w, il)), down);
+  });
+#endif
 }
 
 // y *= 1/S rounded once to float. In double lanes; or, for rows whose
