@@ -91,16 +91,7 @@ class half_exec {
       });
       return true;
     }
-    const dd log_sum{log(sum), 0.0};
-    if (f == family::log_softmax) {
-      row_args a;
-      a.m = m;
-      a.u = t;
-      a.inv_u = 1.0 / t;
-      log_softmax_out(x, y, n, a, log_sum);
-    } else {
-      *y = static_cast<H>(static_cast<float>(reduction_result(f, m, t, log_sum)));
-    }
+    two_pass_logs(*this, f, x, y, n, t, m, sum);
     return true;
   }
 

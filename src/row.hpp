@@ -109,6 +109,23 @@ inline row_args chunk_args(const row_scan& s, double t) {
   return a;
 }
 
+// The end of two_pass for log_softmax and the reductions, given the row max m
+// and the sum S (the same for every executor; S is the storage type).
+template <class S, class Exec>
+void two_pass_logs(const Exec& k, family f, const S* x, S* y, std::size_t n, double t, double m,
+                   double sum) {
+  const dd log_sum{k.log(sum), 0.0};
+  if (f == family::log_softmax) {
+    row_args a;
+    a.m = m;
+    a.u = t;
+    a.inv_u = 1.0 / t;
+    k.log_softmax_out(x, y, n, a, log_sum);
+  } else {
+    *y = static_cast<S>(static_cast<compute_t<S>>(reduction_result(f, m, t, log_sum)));
+  }
+}
+
 // Merges the parts of a float row: its max *m, the weights w_c = exp((m_c - m)
 // / t) that rescale chunk sums to it, and the sum *sum. False for a row with a
 // NaN or an infinite max (the caller then takes the three-pass path).
@@ -190,16 +207,7 @@ class row_exec {
       });
       return true;
     }
-    const dd log_sum{log(sum), 0.0};
-    if (f == family::log_softmax) {
-      row_args a;
-      a.m = m;
-      a.u = t;
-      a.inv_u = 1.0 / t;
-      log_softmax_out(x, y, n, a, log_sum);
-    } else {
-      *y = static_cast<T>(reduction_result(f, m, t, log_sum));
-    }
+    two_pass_logs(*this, f, x, y, n, t, m, sum);
     return true;
   }
 
