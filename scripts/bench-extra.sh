@@ -14,17 +14,7 @@ build=$root/build-extra
 out=${1:-$build/results}
 [ $# -gt 0 ] && shift
 
-scripts/install-deps.sh
-pkgs=(libtorch-dev libdnnl-dev)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  echo "bench-extra: installing ${missing[*]}" >&2
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+scripts/install-deps.sh libtorch-dev libdnnl-dev
 
 mkdir -p "$out"
 echo "[$(date +%T)] building peers_extra in $build" >&2

@@ -13,16 +13,7 @@ out=${1:-$root/build/peers-results/$(date +%Y%m%d-%H%M%S)}
 peers=$root/../shared/peers
 [ -d "$peers" ] || { echo "bench-peers: $peers not found" >&2; exit 2; }
 
-scripts/install-deps.sh
-pkgs=(libdnnl-dev libxnnpack-dev libpthreadpool-dev libeigen3-dev libtorch-dev libsleef-dev)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+scripts/install-deps.sh libdnnl-dev libxnnpack-dev libpthreadpool-dev libeigen3-dev libtorch-dev libsleef-dev
 
 cmake --preset release >/dev/null
 cmake --build --preset release -j2 --target kelvin >/dev/null

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kelvin builds and tests with, skipping those
-# already present. Needs root (or sudo). Usage: scripts/install-deps.sh
+# already present, plus any packages named as arguments (the benchmark scripts
+# add the peers'). Needs root (or sudo). Usage: scripts/install-deps.sh [PACKAGE...]
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,7 @@ packages=(
   pybind11-dev python3-dev python3-numpy python3-scipy python3-pytest python3-matplotlib
   python3-torch
   clang libclang-rt-14-dev time
+  "$@"
 )
 
 missing=()
