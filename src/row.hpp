@@ -320,7 +320,11 @@ void compute_row(family f, const Exec& k, const S* x, S* y, std::size_t n, doubl
   }
   a.u = t * a.s0 * a.s1;
   a.inv_u = 1.0 / a.u;
-  if constexpr (sizeof(T) == 4) a.guard = exp_guard_for(s.low, m, a.inv_u);
+  if constexpr (sizeof(T) == 4) {
+    a.guard = exp_guard_for(s.low, m, a.inv_u);
+  } else {
+    a.guard = exp_guard_for_f64(s.low, m, a);
+  }
   if (f == family::softmax) {
     k.softmax(x, y, n, a, s.low);
     return;

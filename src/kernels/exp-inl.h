@@ -241,17 +241,19 @@ HWY_INLINE V MulAddOnce(D d, V a, V b, V c) {
 // double-double hi + *lo (lo may underflow where hi is subnormal), within
 // about 0.1 ulp of hi. With r = r_hi + r_lo:
 //   exp(r) = 1 + r_hi + r_hi^2 P(r_hi) + r_lo (1 + r_hi) + O(2^-110)
-// and 1 + r_hi is split exactly, so only the small terms round.
-template <class D, class V = hn::Vec<D>>
+// and 1 + r_hi is split exactly, so only the small terms round. kSafe: the
+// caller knows a is finite and >= -708 (results are normal: no clamp, no
+// zeroing, a one-step scale).
+template <bool kSafe = false, class D, class V = hn::Vec<D>>
 HWY_INLINE V ExpNegF64(D d, V a, V a_lo, V* lo) {
   using namespace exp_detail;
   const auto live = hn::Ge(a, hn::Set(d, -746.0));
-  a = hn::Max(a, hn::Set(d, -746.0));
+  if (!kSafe) a = hn::Max(a, hn::Set(d, -746.0));
   const V one = hn::Set(d, 1.0);
   const V kf = hn::MulAdd(a, hn::Set(d, kLog2e), hn::Set(d, kMagic));
   const V n = hn::Sub(kf, hn::Set(d, kMagic));
   const V r0 = hn::Sub(a, hn::Mul(n, hn::Set(d, kLn2Hi)));  // exact
-  const V r1 = hn::NegMulAdd(n, hn::Set(d, kLn2Lo), hn::IfThenElseZero(live, a_lo));
+  const V r1 = hn::NegMulAdd(n, hn::Set(d, kLn2Lo), kSafe ? a_lo : hn::IfThenElseZero(live, a_lo));
   // r_hi + r_lo = r0 + r1 (two-sum), so that r_lo is below ulp(r_hi) and the
   // linearisation in r_lo below is exact to 2^-106.
   const V r_hi = hn::Add(r0, r1);
@@ -266,6 +268,11 @@ HWY_INLINE V ExpNegF64(D d, V a, V a_lo, V* lo) {
   const V t = hn::Add(hn::MulAdd(hn::Mul(r_hi, r_hi), p, hn::MulAdd(r_lo, r_hi, r_lo)), s_err);
   const V y_hi = hn::Add(s, t);
   const V y_lo = hn::Add(hn::Sub(s, y_hi), t);
+  if (kSafe) {  // n >= -1022: 2^n is a normal double
+    const V s1 = Pow2I(d, n);
+    *lo = hn::Mul(y_lo, s1);
+    return hn::Mul(y_hi, s1);
+  }
   // n may reach -1077: 2^n = 2^n1 * 2^n2 with n1 >= -1000, n2 in [-77, 0]; the
   // first product is exact, the second rounds once (into the subnormals).
   const V n1 = hn::Max(n, hn::Set(d, -1000.0));

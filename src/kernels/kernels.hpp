@@ -74,7 +74,7 @@ inline double reduction_result(family f, double m, double t, dd log_sum) {
 struct row_scan {
   double max = 0;  // row max (meaningless when has_nan)
   double min = 0;  // double rows: the finite min (infinities and NaN ignored)
-  double low = 0;  // float rows: the min, -inf included (meaningless when has_nan)
+  double low = 0;  // the min, -inf included (meaningless when has_nan)
   bool has_nan = false;
 };
 
@@ -91,7 +91,9 @@ struct row_args {
   double s1 = 1;
   double u = 1;
   double inv_u = 1;
-  // Float rows: what the exponential must guard against (see exp_guard_for).
+  // What the exponential must guard against: float rows see exp_guard_for;
+  // double rows 0 when s0 == s1 == 1 and every argument is finite and >= -708
+  // (exp_guard_for_f64), else 2.
   std::uint8_t guard = 2;
 };
 
@@ -102,6 +104,11 @@ struct row_args {
 inline std::uint8_t exp_guard_for(double low, double m, double inv_u) {
   const double a = (low - m) * inv_u;
   return a >= -104 ? 0 : a >= -700 ? 1 : 2;
+}
+
+inline std::uint8_t exp_guard_for_f64(double low, double m, const row_args& a) {
+  const bool safe = a.s0 == 1 && a.s1 == 1 && low > -HUGE_VAL && (low - m) * a.inv_u >= -708;
+  return safe ? 0 : 2;
 }
 
 // Whether every softmax output of a float row is >= 2^-86, from its smallest

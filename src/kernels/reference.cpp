@@ -23,7 +23,6 @@ row_scan scan(const T* x, std::size_t n) {
     if (x[i] < r.low) r.low = x[i];
   }
   if (sizeof(T) == 4) r.min = 0;  // only double rows use it
-  if (sizeof(T) == 8) r.low = 0;  // only float rows use it
   return r;
 }
 

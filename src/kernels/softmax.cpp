@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "hwy/contrib/math/math-inl.h"
 #include "src/kernels/exp-inl.h"
@@ -116,6 +117,7 @@ row_scan Scan(const T* HWY_RESTRICT x, size_t n) {
   const size_t N = hn::Lanes(d);
   const V inf = hn::Set(d, std::numeric_limits<T>::infinity());
   V vmax = hn::Neg(inf), vmin = inf;
+  V vlow = inf;  // double rows: the min with -inf included
   // IsNaN, not Ne(v, v): Highway 1.0.3 compares with _CMP_NEQ_OQ, false for NaN.
   auto nan = hn::IsNaN(vmax);  // all false
   size_t i = 0;
@@ -143,6 +145,7 @@ row_scan Scan(const T* HWY_RESTRICT x, size_t n) {
     vmax = hn::Max(vmax, v);
     if constexpr (kMin) {
       vmin = hn::Min(vmin, hn::IfThenElse(hn::IsFinite(v), v, inf));
+      vlow = hn::Min(vlow, v);
     } else {
       vmin = hn::Min(vmin, v);
     }
@@ -155,6 +158,7 @@ row_scan Scan(const T* HWY_RESTRICT x, size_t n) {
     vmax = hn::Max(vmax, hn::IfThenElse(m, v, hn::Neg(inf)));
     if constexpr (kMin) {
       vmin = hn::Min(vmin, hn::IfThenElse(hn::And(m, hn::IsFinite(v)), v, inf));
+      vlow = hn::Min(vlow, hn::IfThenElse(m, v, inf));
     } else {
       vmin = hn::Min(vmin, hn::IfThenElse(m, v, inf));
     }
@@ -165,14 +169,17 @@ row_scan Scan(const T* HWY_RESTRICT x, size_t n) {
   s.has_nan = !hn::AllFalse(d, nan);
   T m = hn::GetLane(hn::MaxOfLanes(d, vmax));
   T lo = hn::GetLane(hn::MinOfLanes(d, vmin));
+  T low = hn::GetLane(hn::MinOfLanes(d, vlow));
   for (; i < n; ++i) {
     if (std::isnan(x[i])) s.has_nan = true;
     if (x[i] > m) m = x[i];
     if ((!kMin || std::isfinite(x[i])) && x[i] < lo) lo = x[i];
+    if (x[i] < low) low = x[i];
   }
   s.max = static_cast<double>(m);
   if constexpr (kMin) {
     s.min = static_cast<double>(lo);
+    s.low = static_cast<double>(low);
   } else {
     s.low = static_cast<double>(lo);
   }
@@ -187,19 +194,26 @@ HWY_INLINE VD ArgF(VD x, VD m, VD inv_u) { return hn::Mul(hn::Sub(x, m), inv_u);
 // as D + D_lo; q is the rounded quotient and lo the residual (D - q*u + D_lo)/u.
 // Where q or the residual is not finite (masked entries, overflow) lo is 0.
 // (Vectors travel as arguments, not struct members: SVE's are sizeless.)
+// kSafe (row_args::guard == 0): s0 == s1 == 1 and every argument is finite.
+template <bool kSafe = false>
 HWY_INLINE VD ArgD(VD x, const row_args& a, VD* lo) {
   const DD d;
   const VD ms = hn::Set(d, a.m * a.s0), s0 = hn::Set(d, a.s0), s1 = hn::Set(d, a.s1);
   const VD u = hn::Set(d, a.u), inv_u = hn::Set(d, a.inv_u);
-  const VD xs = hn::Mul(x, s0);
+  const VD xs = kSafe ? x : hn::Mul(x, s0);
   const VD d_hi = hn::Sub(xs, ms);
   const VD bp = hn::Sub(d_hi, xs);  // ~ -m
   const VD d_lo = hn::Add(hn::Sub(xs, hn::Sub(d_hi, bp)), hn::Sub(hn::Neg(ms), bp));
-  const VD big_d = hn::Mul(d_hi, s1);
+  const VD big_d = kSafe ? d_hi : hn::Mul(d_hi, s1);
   const VD q = hn::Mul(big_d, inv_u);
   const VD qu = hn::Mul(q, u);
   // D - q*u + D_lo; D - qu is exact (qu is within a few ulp of D).
-  const VD rem = hn::MulAdd(d_lo, s1, hn::Sub(hn::Sub(big_d, qu), ProductError(d, q, u, qu)));
+  const VD err = hn::Sub(hn::Sub(big_d, qu), ProductError(d, q, u, qu));
+  const VD rem = kSafe ? hn::Add(d_lo, err) : hn::MulAdd(d_lo, s1, err);
+  if (kSafe) {
+    *lo = hn::Mul(rem, inv_u);
+    return q;
+  }
   const auto ok = hn::And(hn::IsFinite(q), hn::IsFinite(rem));
   *lo = hn::IfThenElseZero(ok, hn::Mul(rem, inv_u));
   return q;
@@ -247,27 +261,39 @@ dd ExpSumF32(const float* x, size_t n, const row_args& a, float* store) {
 }
 
 // Two-sum accumulation of the exponentials' high parts per lane (their low
-// parts go to the compensation), then across lanes.
-dd ExpSumF64(const double* x, size_t n, const row_args& a, double* store) {
+// parts go to the compensation), then across lanes. Rows with guard 0 skip
+// the masks and the two-step scale (masked tail lanes always take them).
+template <bool kSafe>
+dd ExpSumF64Loop(const double* x, size_t n, const row_args& a, double* store) {
   const DD d;
   VD s = hn::Zero(d), c = hn::Zero(d);
-  ForEachVec(x, store, n, [&](VD v) HWY_ATTR {
+  const auto add = [&](VD v, auto safe) HWY_ATTR {
+    constexpr bool kS = decltype(safe)::value;
     VD arg_lo;
-    const VD arg_hi = ArgD(v, a, &arg_lo);
+    const VD arg_hi = ArgD<kS>(v, a, &arg_lo);
     VD e_lo;
-    const VD e = ExpNegF64(d, arg_hi, arg_lo, &e_lo);
+    const VD e = ExpNegF64<kS>(d, arg_hi, arg_lo, &e_lo);
     const VD t = hn::Add(s, e);
     const VD bp = hn::Sub(t, s);
     c = hn::Add(c, hn::Add(hn::Add(hn::Sub(s, hn::Sub(t, bp)), hn::Sub(e, bp)), e_lo));
     s = t;
     return e;
-  });
+  };
+  const size_t body = kSafe ? n / hn::Lanes(d) * hn::Lanes(d) : n;
+  ForEachVec(x, store, body,
+             [&](VD v) HWY_ATTR { return add(v, std::integral_constant<bool, kSafe>()); });
+  ForEachVec(x + body, store == nullptr ? nullptr : store + body, n - body,
+             [&](VD v) HWY_ATTR { return add(v, std::false_type()); });
   HWY_ALIGN double ls[hn::MaxLanes(DD())], lc[hn::MaxLanes(DD())];
   hn::Store(s, d, ls);
   hn::Store(c, d, lc);
   detail::dd_sum total;
   for (size_t k = 0; k < hn::Lanes(d); ++k) total.add(ls[k], lc[k]);
   return total.result();
+}
+
+dd ExpSumF64(const double* x, size_t n, const row_args& a, double* store) {
+  return a.guard == 0 ? ExpSumF64Loop<true>(x, n, a, store) : ExpSumF64Loop<false>(x, n, a, store);
 }
 
 // ---- pass 3: outputs ----------------------------------------------------------
