@@ -195,8 +195,9 @@ class row_exec {
       const std::size_t o = c * kChunk, len = chunk_size(n, c);
       p[c].s = k_.scan(x + o, len);
       if (p[c].s.has_nan || !std::isfinite(p[c].s.max)) return;
-      p[c].sum =
-          k_.exp_sum(x + o, len, chunk_args(p[c].s, t), f == family::softmax ? y + o : nullptr);
+      row_args a = chunk_args(p[c].s, t);
+      if (c + 1 < p.size()) a.prefetch = x + o + kChunk;  // the next chunk
+      p[c].sum = k_.exp_sum(x + o, len, a, f == family::softmax ? y + o : nullptr);
     });
     double m, sum;
     std::vector<double> w;

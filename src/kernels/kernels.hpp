@@ -95,6 +95,10 @@ struct row_args {
   // double rows 0 when s0 == s1 == 1 and every argument is finite and >= -708
   // (exp_guard_for_f64), else 2.
   std::uint8_t guard = 2;
+  // Data the caller reads next (the next row or chunk, n entries of the row's
+  // type), or null: float kernels prefetch it into L2 while they compute, so
+  // that the next scan does not wait on memory.
+  const void* prefetch = nullptr;
 };
 
 // The guards a float row's exponential needs, from its smallest argument
