@@ -248,7 +248,7 @@ void axis_slices(family f, axis_view<const T> x, axis_view<T> y, const options& 
   // (NaN, infinite max) and the last few positions go through axis_slice.
   const bool across = table_t.axis_block != nullptr && opt.temperatures.empty() && n > 1 &&
                       x.inner > 1 && x.inner_stride == 1 && y.inner_stride == 1 && t > 0 &&
-                      t < HUGE_VAL && (sizeof(T) == 8 || t >= 0x1p-960);
+                      t < HUGE_VAL && t >= 0x1p-960;
   if (across) {
     const std::size_t blocks = (x.inner + kInnerBlock - 1) / kInnerBlock;
     const int threads = plan_threads(opt.threads, x.outer * blocks, n * kInnerBlock);

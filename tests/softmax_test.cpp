@@ -607,6 +607,46 @@ TEST_P(axis_lanes, vectorised_axis_matches_gathered_rows) {
   check_axis_lanes<double>();
 }
 
+// float64 lanes hold the row path's 2-ulp bounds against MPFR, for positions
+// the lanes kernel takes (masks, wide spreads, subnormal results) and ones it
+// hands back (x - m overflowing at T > 1; T below 2^-960).
+TEST_P(axis_lanes, float64_lanes_are_within_two_ulps_of_mpfr) {
+  const std::size_t outer = 2, n = 40, inner = 19;
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> nd(0, 30);
+  std::vector<double> x(outer * n * inner);
+  for (double& v : x) v = nd(rng);
+  const auto put = [&](std::size_t o, std::size_t a, std::size_t i, double v) {
+    x[(o * n + a) * inner + i] = v;
+  };
+  for (std::size_t a = 0; a < n; a += 3) put(0, a, 2, -HUGE_VAL);  // masked entries
+  put(0, 5, 11, 1e300);                                            // x - m overflows
+  put(0, 6, 11, -1e300);
+  put(1, 0, 4, 800);  // the other entries' results are subnormal or 0 at T = 1
+  const auto xv = axis_view<const double>::contiguous(x.data(), outer, n, inner);
+  for (double t : {0.07, 1.0, 250.0, 0x1p-1000}) {
+    std::vector<double> p(x.size()), lp(x.size()), lz(outer * inner);
+    const options o{.temperature = t};
+    softmax(xv, axis_view<double>::contiguous(p.data(), outer, n, inner), o);
+    log_softmax(xv, axis_view<double>::contiguous(lp.data(), outer, n, inner), o);
+    log_partition(xv, axis_view<double>::contiguous(lz.data(), outer, 1, inner), o);
+    for (std::size_t oo = 0; oo < outer; ++oo) {
+      for (std::size_t i = 0; i < inner; ++i) {
+        std::vector<double> row(n);
+        for (std::size_t a = 0; a < n; ++a) row[a] = x[(oo * n + a) * inner + i];
+        const testing::row_reference ref(row, t, 200);
+        for (std::size_t a = 0; a < n; ++a) {
+          const std::size_t k = (oo * n + a) * inner + i;
+          ASSERT_LE(ref.softmax_ulps(a, p[k], testing::kF64), 2.0) << t << " " << oo << " " << i;
+          ASSERT_LE(ref.log_softmax_ulps(a, lp[k], testing::kF64), 2.0)
+              << t << " " << oo << " " << i;
+        }
+        ASSERT_LE(ref.log_partition_ulps(lz[oo * inner + i], testing::kF64), 2.0) << t << " " << i;
+      }
+    }
+  }
+}
+
 KELVIN_INSTANTIATE_PER_TARGET(axis_lanes);
 
 TEST(threads, results_do_not_depend_on_the_thread_count) {

@@ -141,11 +141,12 @@ struct kernel_table {
   // stride 1 in x and y): x points to (o, 0, i0), entry a of position j is at
   // x[a * xs + j]; softmax / log_softmax write y[a * ys + j], the reductions
   // y[j]. Lanes of one vector are independent rows. Requires n >= 1 and
-  // 0 < t < inf (t >= 2^-960 for float). Returns how many leading positions it
-  // handled: it stops before a vector of positions holding a NaN or an
-  // infinite max (the caller handles that position as a row, and may call
-  // again after it), and leaves fewer than a vector's positions at the end.
-  // Null where not provided (double rows: the caller gathers rows instead).
+  // 2^-960 <= t < inf. Returns how many leading positions it handled: it stops
+  // before a vector of positions holding a NaN or an infinite max, or (double)
+  // one whose x - m overflows (the caller handles that position as a row, and
+  // may call again after it), and leaves fewer than a vector's positions at the
+  // end. Null on targets whose vectors have no fixed length (SVE; the caller
+  // gathers rows there).
   std::size_t (*axis_block)(family f, const T* x, std::ptrdiff_t xs, T* y, std::ptrdiff_t ys,
                             std::size_t n, std::size_t count, double t);
   // The general path of many rows in one call (float rows; null elsewhere):

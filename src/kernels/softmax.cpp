@@ -198,10 +198,8 @@ HWY_INLINE VD ArgF(VD x, VD m, VD inv_u) { return hn::Mul(hn::Sub(x, m), inv_u);
 // (Vectors travel as arguments, not struct members: SVE's are sizeless.)
 // kSafe (row_args::guard == 0): s0 == s1 == 1 and every argument is finite.
 template <bool kSafe = false>
-HWY_INLINE VD ArgD(VD x, const row_args& a, VD* lo) {
+HWY_INLINE VD ArgDV(VD x, VD ms, VD s0, VD s1, VD u, VD inv_u, VD* lo) {
   const DD d;
-  const VD ms = hn::Set(d, a.m * a.s0), s0 = hn::Set(d, a.s0), s1 = hn::Set(d, a.s1);
-  const VD u = hn::Set(d, a.u), inv_u = hn::Set(d, a.inv_u);
   const VD xs = kSafe ? x : hn::Mul(x, s0);
   const VD d_hi = hn::Sub(xs, ms);
   const VD bp = hn::Sub(d_hi, xs);  // ~ -m
@@ -219,6 +217,14 @@ HWY_INLINE VD ArgD(VD x, const row_args& a, VD* lo) {
   const auto ok = hn::And(hn::IsFinite(q), hn::IsFinite(rem));
   *lo = hn::IfThenElseZero(ok, hn::Mul(rem, inv_u));
   return q;
+}
+
+// The same with the row's constants (ms = m * s0 per lane above).
+template <bool kSafe = false>
+HWY_INLINE VD ArgD(VD x, const row_args& a, VD* lo) {
+  const DD d;
+  return ArgDV<kSafe>(x, hn::Set(d, a.m * a.s0), hn::Set(d, a.s0), hn::Set(d, a.s1),
+                      hn::Set(d, a.u), hn::Set(d, a.inv_u), lo);
 }
 
 // ---- pass 2: sum of exponentials ----------------------------------------------
@@ -311,18 +317,20 @@ dd ExpSumF64(const double* x, size_t n, const row_args& a, double* store) {
 // there): such targets compute (y * 2^600) * (ih + il) and scale back by
 // 2^-600, exact for normal results and one more rounding, of the already
 // accurate value, for subnormal ones (y <= 1, so nothing overflows).
+HWY_INLINE VD ScaleOnceF64(VD v, VD ih, VD il) {
+  const DD d;
+#if HWY_NATIVE_FMA
+  return MulAddOnce(d, v, ih, hn::Mul(v, il));
+#else
+  const VD w = hn::Mul(v, hn::Set(d, 0x1p600));
+  return hn::Mul(MulAddOnce(d, w, ih, hn::Mul(w, il)), hn::Set(d, 0x1p-600));
+#endif
+}
+
 void ScaleF64(double* y, size_t n, dd inv, bool) {
   const DD d;
   const VD ih = hn::Set(d, inv.hi), il = hn::Set(d, inv.lo);
-#if HWY_NATIVE_FMA
-  ForEachVec(y, y, n, [&](VD v) HWY_ATTR { return MulAddOnce(d, v, ih, hn::Mul(v, il)); });
-#else
-  const VD up = hn::Set(d, 0x1p600), down = hn::Set(d, 0x1p-600);
-  ForEachVec(y, y, n, [&](VD v) HWY_ATTR {
-    const VD w = hn::Mul(v, up);
-    return hn::Mul(MulAddOnce(d, w, ih, hn::Mul(w, il)), down);
-  });
-#endif
+  ForEachVec(y, y, n, [&](VD v) HWY_ATTR { return ScaleOnceF64(v, ih, il); });
 }
 
 // y *= 1/S rounded once to float. In double lanes; or, for rows whose
@@ -371,18 +379,22 @@ void LogSoftmaxOutF32(const float* x, float* y, size_t n, const row_args& a, dd 
 }
 
 // y = (q + q_lo) - (L + L_lo) with a two-sum of q - L, so that the result is
-// rounded once; masked entries (q == -inf) give -inf.
+// rounded once; masked entries (q == -inf) give -inf. nl, nll = -L, -L_lo.
+HWY_INLINE VD LogSoftmaxOnceF64(VD arg_hi, VD arg_lo, VD nl, VD nll) {
+  const VD t = hn::Add(arg_hi, nl);
+  const VD bp = hn::Sub(t, arg_hi);
+  const VD err = hn::Add(hn::Sub(arg_hi, hn::Sub(t, bp)), hn::Sub(nl, bp));
+  const VD r = hn::Add(t, hn::Add(err, hn::Add(arg_lo, nll)));
+  return hn::IfThenElse(hn::IsFinite(arg_hi), r, arg_hi);
+}
+
 void LogSoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, dd log_sum) {
   const DD d;
   const VD nl = hn::Set(d, -log_sum.hi), nll = hn::Set(d, -log_sum.lo);
   ForEachVec(x, y, n, [&](VD v) HWY_ATTR {
     VD arg_lo;
     const VD arg_hi = ArgD(v, a, &arg_lo);
-    const VD t = hn::Add(arg_hi, nl);
-    const VD bp = hn::Sub(t, arg_hi);
-    const VD err = hn::Add(hn::Sub(arg_hi, hn::Sub(t, bp)), hn::Sub(nl, bp));
-    const VD r = hn::Add(t, hn::Add(err, hn::Add(arg_lo, nll)));
-    return hn::IfThenElse(hn::IsFinite(arg_hi), r, arg_hi);
+    return LogSoftmaxOnceF64(arg_hi, arg_lo, nl, nll);
   });
 }
 
@@ -485,6 +497,138 @@ size_t AxisBlockF32(detail::family f, const float* x, std::ptrdiff_t xs, float* 
   }
   for (; j + N <= count; j += N) {
     if (!AxisVecsF32<1>(f, x + j, xs, y + j, ys, n, t)) return j;
+  }
+  return j;
+}
+
+// float64 over a non-last axis: per lane, the row path's arithmetic (ArgD's
+// double-double argument, ExpNegF64, the two-sum of ExpSumF64, 1 / S and log S
+// as double-doubles), so that lanes give the row path's results. Returns
+// false, having written nothing, when a lane holds a NaN, has an infinite
+// max, or has x - m overflowing (the row path scales those arguments).
+template <size_t U>
+HWY_INLINE bool AxisVecsF64(detail::family f, const double* x, std::ptrdiff_t xs, double* y,
+                            std::ptrdiff_t ys, size_t n, double t) {
+  using detail::family;
+  const DD d;
+  const size_t N = hn::Lanes(d);
+  const VD inf = hn::Set(d, HUGE_VAL), one = hn::Set(d, 1.0);
+  const VD u = hn::Set(d, t), inv_u = hn::Set(d, 1.0 / t);
+  const auto at = [](size_t a, std::ptrdiff_t stride) {
+    return static_cast<std::ptrdiff_t>(a) * stride;
+  };
+  // pass 1: max, finite min and min per lane
+  VD m[U], lo[U], low[U];
+  auto nan = hn::IsNaN(inf);
+  for (size_t k = 0; k < U; ++k) m[k] = hn::Neg(inf), lo[k] = inf, low[k] = inf;
+  for (size_t a = 0; a < n; ++a) {
+    for (size_t k = 0; k < U; ++k) {
+      const VD v = hn::LoadU(d, x + k * N + at(a, xs));
+      nan = hn::Or(nan, hn::IsNaN(v));
+      m[k] = hn::Max(m[k], v);
+      lo[k] = hn::Min(lo[k], hn::IfThenElse(hn::IsFinite(v), v, inf));
+      low[k] = hn::Min(low[k], v);
+    }
+  }
+  bool safe = true;  // exp_guard_for_f64 == 0 in every lane
+  for (size_t k = 0; k < U; ++k) {
+    if (!hn::AllFalse(d, hn::Or(nan, hn::Not(hn::IsFinite(m[k]))))) return false;
+    if (!hn::AllTrue(d, hn::IsFinite(hn::Sub(m[k], lo[k])))) return false;
+    safe =
+        safe && hn::AllTrue(d, hn::Ge(hn::Mul(hn::Sub(low[k], m[k]), inv_u), hn::Set(d, -708.0)));
+  }
+  // pass 2: exponentials (stored for softmax) and their two-sums per lane
+  VD sum[U], sum_lo[U];
+  const auto exp_pass = [&](auto safe_c) HWY_ATTR {
+    constexpr bool kS = decltype(safe_c)::value;
+    VD c[U];
+    for (size_t k = 0; k < U; ++k) sum[k] = hn::Zero(d), c[k] = hn::Zero(d);
+    for (size_t a = 0; a < n; ++a) {
+      for (size_t k = 0; k < U; ++k) {
+        VD arg_lo, e_lo;
+        const VD arg =
+            ArgDV<kS>(hn::LoadU(d, x + k * N + at(a, xs)), m[k], one, one, u, inv_u, &arg_lo);
+        const VD e = ExpNegF64<kS>(d, arg, arg_lo, &e_lo);
+        const VD s1 = hn::Add(sum[k], e);
+        const VD bp = hn::Sub(s1, sum[k]);
+        c[k] =
+            hn::Add(c[k], hn::Add(hn::Add(hn::Sub(sum[k], hn::Sub(s1, bp)), hn::Sub(e, bp)), e_lo));
+        sum[k] = s1;
+        if (f == family::softmax) hn::StoreU(e, d, y + k * N + at(a, ys));
+      }
+    }
+    for (size_t k = 0; k < U; ++k) {  // normalised: sum + sum_lo, |sum_lo| <= ulp(sum) / 2
+      const VD h = hn::Add(sum[k], c[k]);
+      sum_lo[k] = hn::Sub(c[k], hn::Sub(h, sum[k]));
+      sum[k] = h;
+    }
+  };
+  if (safe) {
+    exp_pass(std::true_type());
+  } else {
+    exp_pass(std::false_type());
+  }
+  // pass 3
+  if (f == family::softmax) {
+    VD ih[U], il[U];
+    for (size_t k = 0; k < U; ++k) {  // 1 / S as row.hpp's reciprocal
+      ih[k] = hn::Div(one, sum[k]);
+      const VD p = hn::Mul(sum[k], ih[k]);
+      const VD e = hn::Sub(hn::Sub(one, p), ProductError(d, sum[k], ih[k], p));  // 1 - S * ih
+      il[k] = hn::Mul(ih[k], hn::Sub(e, hn::Mul(sum_lo[k], ih[k])));
+    }
+    for (size_t a = 0; a < n; ++a) {
+      for (size_t k = 0; k < U; ++k) {
+        double* yo = y + k * N + at(a, ys);
+        hn::StoreU(ScaleOnceF64(hn::LoadU(d, yo), ih[k], il[k]), d, yo);
+      }
+    }
+    return true;
+  }
+  // log S per lane as a double-double, as row.hpp's log_dd
+  HWY_ALIGN double sh[U * hn::MaxLanes(DD())], sl[U * hn::MaxLanes(DD())];
+  HWY_ALIGN double ms[U * hn::MaxLanes(DD())];
+  for (size_t k = 0; k < U; ++k) {
+    hn::Store(sum[k], d, sh + k * N);
+    hn::Store(sum_lo[k], d, sl + k * N);
+    hn::Store(m[k], d, ms + k * N);
+  }
+  for (size_t j = 0; j < U * N; ++j) {
+    const long double l =
+        std::log(static_cast<long double>(sh[j]) + static_cast<long double>(sl[j]));
+    sh[j] = static_cast<double>(l);
+    sl[j] = static_cast<double>(l - static_cast<long double>(sh[j]));
+  }
+  if (f == family::log_softmax) {
+    VD nl[U], nll[U];
+    for (size_t k = 0; k < U; ++k) {
+      nl[k] = hn::Neg(hn::Load(d, sh + k * N));
+      nll[k] = hn::Neg(hn::Load(d, sl + k * N));
+    }
+    for (size_t a = 0; a < n; ++a) {
+      for (size_t k = 0; k < U; ++k) {
+        VD arg_lo;
+        const VD arg =
+            ArgDV(hn::LoadU(d, x + k * N + at(a, xs)), m[k], one, one, u, inv_u, &arg_lo);
+        hn::StoreU(LogSoftmaxOnceF64(arg, arg_lo, nl[k], nll[k]), d, y + k * N + at(a, ys));
+      }
+    }
+    return true;
+  }
+  for (size_t j = 0; j < U * N; ++j) y[j] = detail::reduction_result(f, ms[j], t, {sh[j], sl[j]});
+  return true;
+}
+
+size_t AxisBlockF64(detail::family f, const double* x, std::ptrdiff_t xs, double* y,
+                    std::ptrdiff_t ys, size_t n, size_t count, double t) {
+  if (t < 0x1p-960) return 0;  // the row path scales 1 / T (row_args::s1)
+  const size_t N = hn::Lanes(DD());
+  size_t j = 0;
+  for (; j + 2 * N <= count; j += 2 * N) {
+    if (!AxisVecsF64<2>(f, x + j, xs, y + j, ys, n, t)) break;
+  }
+  for (; j + N <= count; j += N) {
+    if (!AxisVecsF64<1>(f, x + j, xs, y + j, ys, n, t)) return j;
   }
   return j;
 }
@@ -654,8 +798,10 @@ row_scan ScanF64(const double* x, size_t n) { return Scan(x, n); }
 
 #if HWY_HAVE_SCALABLE
 constexpr auto kAxisBlockF32 = nullptr;
+constexpr auto kAxisBlockF64 = nullptr;
 #else
 constexpr auto kAxisBlockF32 = &AxisBlockF32;
+constexpr auto kAxisBlockF64 = &AxisBlockF64;
 #endif
 
 const detail::kernel_table<float>* TableF32() {
@@ -665,8 +811,9 @@ const detail::kernel_table<float>* TableF32() {
   return &t;
 }
 const detail::kernel_table<double>* TableF64() {
-  static const detail::kernel_table<double> t{&ScanF64, &ExpSumF64, &ScaleF64, &LogSoftmaxOutF64,
-                                              nullptr,  nullptr,    nullptr,   &ExpNegBatchF64};
+  static const detail::kernel_table<double> t{&ScanF64,          &ExpSumF64,     &ScaleF64,
+                                              &LogSoftmaxOutF64, kAxisBlockF64,  nullptr,
+                                              nullptr,           &ExpNegBatchF64};
   return &t;
 }
 
