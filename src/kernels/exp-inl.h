@@ -223,6 +223,51 @@ HWY_INLINE V ExpNegF32(D d, V a) {
   }
 }
 
+#if KELVIN_EXP_TWO_TABLES
+// exp(a * s) for a <= 0 (a = x - m, s = 1 / T <= 2^300) on AVX-512, without
+// forming a * s: the reduction runs in a's units and s goes into the
+// coefficients, one operation fewer per vector than ExpNegF32(d, a * s).
+//   n := round(a * 16 s / ln2),  r := a - n * (ln2 T / 16)   (|r s| <= ln2/32)
+//   exp(a s) = 2^(n/16) * (1 + r (s + r (c2 s^2 + r c3 s^3)))
+// The reduction's rounding errors are |a| 2^-53 or so, as for a * s in double;
+// the coefficients are ExpM1Tail<16>'s. ExpScaledConsts holds {16 s / ln2,
+// ln2 T / 16, s, c2 s^2, c3 s^3, -104 T, -120 T} for s = 1 / T (products only:
+// rows of 128 entries pay for them per row). kGuard as for ExpNegF32, in
+// units of a * s.
+struct ExpScaledConsts {
+  double k, l, p1, p2, p3, live, clamp;
+  ExpScaledConsts(double s, double t)
+      : k(16 * exp_detail::kLog2e * s),
+        l(0.6931471805599453 / 16 * t),
+        p1(s),
+        p2(0x1.00021e28ce677p-1 * s * s),
+        p3(0x1.55559b0d7986fp-3 * s * s * s),
+        live(-104 * t),
+        clamp(-120 * t) {}
+};
+
+template <int kGuard, class D, class V = hn::Vec<D>>
+HWY_INLINE V ExpNegF32Scaled(D d, V a, const ExpScaledConsts& c) {
+  using namespace exp_detail;
+  const hn::RebindToSigned<D> di;
+  const auto live = hn::Ge(a, hn::Set(d, c.live));
+  if (kGuard == 2) a = hn::Max(a, hn::Set(d, c.clamp));
+  const V kf = hn::MulAdd(a, hn::Set(d, c.k), hn::Set(d, kMagic));
+  const V n = hn::Sub(kf, hn::Set(d, kMagic));
+  const V r = hn::NegMulAdd(n, hn::Set(d, c.l), a);
+  V h = hn::MulAdd(hn::Set(d, c.p3), r, hn::Set(d, c.p2));
+  h = hn::MulAdd(h, r, hn::Set(d, c.p1));
+  const V q = hn::Mul(h, r);  // exp(r s) - 1
+  const auto bits = hn::BitCast(di, kf);
+  const auto* t = reinterpret_cast<const int64_t*>(Pow2Frac<16>::bits);
+  const hn::Vec<decltype(di)> entry{
+      _mm512_permutex2var_epi64(hn::LoadU(di, t).raw, bits.raw, hn::LoadU(di, t + 8).raw)};
+  const V scale = hn::BitCast(d, hn::Add(entry, hn::ShiftLeft<48>(bits)));
+  const V e = hn::MulAdd(scale, q, scale);
+  return kGuard == 0 ? e : hn::IfThenElseZero(live, e);
+}
+#endif
+
 // a * b + c rounded once (c small against a * b): an FMA where the target has
 // one, else the exact product error folded into the sum.
 template <class D, class V = hn::Vec<D>>

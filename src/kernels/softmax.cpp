@@ -245,7 +245,9 @@ HWY_INLINE VD ArgD(VD x, const row_args& a, VD* lo) {
 // One loop per case: T == 1 skips the product, and the exponential guards
 // only against what the row's range of arguments needs (row_args::guard;
 // masked tail lanes are -inf: ForEachVec's tail always guards fully).
-template <bool kUnitT, int kGuard>
+// kScaled (AVX-512, 1 / T <= 2^300): the temperature goes into the
+// exponential's constants instead of a product per entry (ExpNegF32Scaled).
+template <bool kUnitT, int kGuard, bool kScaled = false>
 HWY_INLINE dd ExpSumF32Loop(const float* x, size_t n, const row_args& a, float* store,
                             const float* pf) {
   const DD d;
@@ -253,12 +255,23 @@ HWY_INLINE dd ExpSumF32Loop(const float* x, size_t n, const row_args& a, float* 
   VD sum = hn::Zero(d);
   const size_t N = hn::Lanes(d);
   const size_t body = n / N * N;
+#if KELVIN_EXP_TWO_TABLES
+  const ExpScaledConsts consts(a.inv_u, a.u);
+#endif
   ForEachVec(x, store, body, [&](VD v) HWY_ATTR {
     if (pf != nullptr) {  // into L2 (locality 2), a line per 16 entries, twice
       __builtin_prefetch(pf, 0, 2);
       pf += hn::Lanes(d);
     }
-    const VD e = ExpNegF32<kGuard>(d, kUnitT ? hn::Sub(v, m) : ArgF(v, m, inv_u));
+    VD e;
+#if KELVIN_EXP_TWO_TABLES
+    if constexpr (kScaled) {
+      e = ExpNegF32Scaled<kGuard>(d, hn::Sub(v, m), consts);
+    } else
+#endif
+    {
+      e = ExpNegF32<kGuard>(d, kUnitT ? hn::Sub(v, m) : ArgF(v, m, inv_u));
+    }
     sum = hn::Add(sum, e);
     return e;
   });
@@ -273,8 +286,11 @@ HWY_INLINE dd ExpSumF32Loop(const float* x, size_t n, const row_args& a, float* 
 template <int kGuard>
 dd ExpSumF32Guarded(const float* x, size_t n, const row_args& a, float* store) {
   const auto* pf = static_cast<const float*>(a.prefetch);
-  return a.inv_u == 1.0 ? ExpSumF32Loop<true, kGuard>(x, n, a, store, pf)
-                        : ExpSumF32Loop<false, kGuard>(x, n, a, store, pf);
+  if (a.inv_u == 1.0) return ExpSumF32Loop<true, kGuard>(x, n, a, store, pf);
+#if KELVIN_EXP_TWO_TABLES
+  if (a.inv_u <= 0x1p300) return ExpSumF32Loop<false, kGuard, true>(x, n, a, store, pf);
+#endif
+  return ExpSumF32Loop<false, kGuard>(x, n, a, store, pf);
 }
 
 dd ExpSumF32(const float* x, size_t n, const row_args& a, float* store) {
@@ -449,12 +465,22 @@ HWY_INLINE bool AxisVecsF32(detail::family f, const float* x, std::ptrdiff_t xs,
   }
   // pass 2: exponentials (stored for softmax) and their sums
   VD sum[U];
+#if KELVIN_EXP_TWO_TABLES
+  const ExpScaledConsts consts(1.0 / t, t);
+  const bool scaled = 1.0 / t <= 0x1p300;
+#endif
   const auto exp_pass = [&](auto guard) HWY_ATTR {
     for (size_t u = 0; u < U; ++u) sum[u] = hn::Zero(d);
     for (size_t a = 0; a < n; ++a) {
       for (size_t u = 0; u < U; ++u) {
-        const VD arg = ArgF(LoadAs(d, x + u * N + at(a, xs)), m[u], inv_t);
-        const VD e = ExpNegF32<decltype(guard)::value>(d, arg);
+        const VD v = LoadAs(d, x + u * N + at(a, xs));
+        constexpr int kG = decltype(guard)::value;
+#if KELVIN_EXP_TWO_TABLES
+        const VD e = scaled ? ExpNegF32Scaled<kG>(d, hn::Sub(v, m[u]), consts)
+                            : ExpNegF32<kG>(d, ArgF(v, m[u], inv_t));
+#else
+        const VD e = ExpNegF32<kG>(d, ArgF(v, m[u], inv_t));
+#endif
         sum[u] = hn::Add(sum[u], e);
         if (f == family::softmax) StoreAs(e, y + u * N + at(a, ys));
       }
