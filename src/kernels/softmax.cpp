@@ -211,9 +211,17 @@ HWY_INLINE VD ArgF(VD x, VD m, VD inv_u) { return hn::Mul(hn::Sub(x, m), inv_u);
 // Where q or the residual is not finite (masked entries, overflow) lo is 0.
 // (Vectors travel as arguments, not struct members: SVE's are sizeless.)
 // kSafe (row_args::guard == 0): s0 == s1 == 1 and every argument is finite.
-template <bool kSafe = false>
+// kUnit (implies kSafe): T == 1, so the argument is the two-sum of x - m
+// (what the general formula gives then, without its identity operations).
+template <bool kSafe = false, bool kUnit = false>
 HWY_INLINE VD ArgDV(VD x, VD ms, VD s0, VD s1, VD u, VD inv_u, VD* lo) {
   const DD d;
+  if constexpr (kUnit) {
+    const VD d_hi = hn::Sub(x, ms);
+    const VD bp = hn::Sub(d_hi, x);
+    *lo = hn::Add(hn::Sub(x, hn::Sub(d_hi, bp)), hn::Sub(hn::Neg(ms), bp));
+    return d_hi;
+  }
   const VD xs = kSafe ? x : hn::Mul(x, s0);
   const VD d_hi = hn::Sub(xs, ms);
   const VD bp = hn::Sub(d_hi, xs);  // ~ -m
@@ -234,11 +242,11 @@ HWY_INLINE VD ArgDV(VD x, VD ms, VD s0, VD s1, VD u, VD inv_u, VD* lo) {
 }
 
 // The same with the row's constants (ms = m * s0 per lane above).
-template <bool kSafe = false>
+template <bool kSafe = false, bool kUnit = false>
 HWY_INLINE VD ArgD(VD x, const row_args& a, VD* lo) {
   const DD d;
-  return ArgDV<kSafe>(x, hn::Set(d, a.m * a.s0), hn::Set(d, a.s0), hn::Set(d, a.s1),
-                      hn::Set(d, a.u), hn::Set(d, a.inv_u), lo);
+  return ArgDV<kSafe, kUnit>(x, hn::Set(d, a.m * a.s0), hn::Set(d, a.s0), hn::Set(d, a.s1),
+                             hn::Set(d, a.u), hn::Set(d, a.inv_u), lo);
 }
 
 // ---- pass 2: sum of exponentials ----------------------------------------------
@@ -307,14 +315,14 @@ dd ExpSumF32(const float* x, size_t n, const row_args& a, float* store) {
 // Two-sum accumulation of the exponentials' high parts per lane (their low
 // parts go to the compensation), then across lanes. Rows with guard 0 skip
 // the masks and the two-step scale (masked tail lanes always take them).
-template <bool kSafe>
+template <bool kSafe, bool kUnit = false>
 dd ExpSumF64Loop(const double* x, size_t n, const row_args& a, double* store) {
   const DD d;
   VD s = hn::Zero(d), c = hn::Zero(d);
   const auto add = [&](VD v, auto safe) HWY_ATTR {
     constexpr bool kS = decltype(safe)::value;
     VD arg_lo;
-    const VD arg_hi = ArgD<kS>(v, a, &arg_lo);
+    const VD arg_hi = ArgD < kS, kS && kUnit > (v, a, &arg_lo);
     VD e_lo;
     const VD e = ExpNegF64<kS>(d, arg_hi, arg_lo, &e_lo);
     const VD t = hn::Add(s, e);
@@ -337,7 +345,9 @@ dd ExpSumF64Loop(const double* x, size_t n, const row_args& a, double* store) {
 }
 
 dd ExpSumF64(const double* x, size_t n, const row_args& a, double* store) {
-  return a.guard == 0 ? ExpSumF64Loop<true>(x, n, a, store) : ExpSumF64Loop<false>(x, n, a, store);
+  if (a.guard != 0) return ExpSumF64Loop<false>(x, n, a, store);
+  if (a.u == 1.0 && a.inv_u == 1.0) return ExpSumF64Loop<true, true>(x, n, a, store);
+  return ExpSumF64Loop<true>(x, n, a, store);
 }
 
 // ---- pass 3: outputs ----------------------------------------------------------
@@ -421,7 +431,16 @@ HWY_INLINE VD LogSoftmaxOnceF64(VD arg_hi, VD arg_lo, VD nl, VD nll) {
 void LogSoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, dd log_sum) {
   const DD d;
   const VD nl = hn::Set(d, -log_sum.hi), nll = hn::Set(d, -log_sum.lo);
-  ForEachVec(x, y, n, [&](VD v) HWY_ATTR {
+  // Rows with guard 0 at T == 1: the two-sum argument for whole vectors (the
+  // masked tail's padding is -inf, so it takes the general one).
+  const bool unit = a.guard == 0 && a.u == 1.0 && a.inv_u == 1.0;
+  const size_t body = unit ? n / hn::Lanes(d) * hn::Lanes(d) : 0;
+  ForEachVec(x, y, body, [&](VD v) HWY_ATTR {
+    VD arg_lo;
+    const VD arg_hi = ArgD<true, true>(v, a, &arg_lo);
+    return LogSoftmaxOnceF64(arg_hi, arg_lo, nl, nll);
+  });
+  ForEachVec(x + body, y + body, n - body, [&](VD v) HWY_ATTR {
     VD arg_lo;
     const VD arg_hi = ArgD(v, a, &arg_lo);
     return LogSoftmaxOnceF64(arg_hi, arg_lo, nl, nll);
@@ -579,15 +598,16 @@ HWY_INLINE bool AxisVecsF64(detail::family f, const double* x, std::ptrdiff_t xs
   }
   // pass 2: exponentials (stored for softmax) and their two-sums per lane
   VD sum[U], sum_lo[U];
-  const auto exp_pass = [&](auto safe_c) HWY_ATTR {
+  const auto exp_pass = [&](auto safe_c, auto unit_c) HWY_ATTR {
     constexpr bool kS = decltype(safe_c)::value;
+    constexpr bool kU = decltype(unit_c)::value;
     VD c[U];
     for (size_t k = 0; k < U; ++k) sum[k] = hn::Zero(d), c[k] = hn::Zero(d);
     for (size_t a = 0; a < n; ++a) {
       for (size_t k = 0; k < U; ++k) {
         VD arg_lo, e_lo;
-        const VD arg =
-            ArgDV<kS>(hn::LoadU(d, x + k * N + at(a, xs)), m[k], one, one, u, inv_u, &arg_lo);
+        const VD arg = ArgDV < kS, kS && kU > (hn::LoadU(d, x + k * N + at(a, xs)), m[k], one, one,
+                                               u, inv_u, &arg_lo);
         const VD e = ExpNegF64<kS>(d, arg, arg_lo, &e_lo);
         const VD s1 = hn::Add(sum[k], e);
         const VD bp = hn::Sub(s1, sum[k]);
@@ -603,10 +623,12 @@ HWY_INLINE bool AxisVecsF64(detail::family f, const double* x, std::ptrdiff_t xs
       sum[k] = h;
     }
   };
-  if (safe) {
-    exp_pass(std::true_type());
+  if (safe && t == 1.0) {
+    exp_pass(std::true_type(), std::true_type());
+  } else if (safe) {
+    exp_pass(std::true_type(), std::false_type());
   } else {
-    exp_pass(std::false_type());
+    exp_pass(std::false_type(), std::false_type());
   }
   // pass 3
   if (f == family::softmax) {
