@@ -780,6 +780,57 @@ size_t RowsBlockedF32(detail::family f, const float* x, size_t xs, float* y, siz
 using detail::kShortRow;
 constexpr size_t kShortBlock = detail::kShortGroup;
 
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// Transposes a 16 x 16 float block held as 16 row vectors, in registers.
+HWY_INLINE void Transpose16(__m512 v[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {  // 32-bit interleave of row pairs
+    t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {  // 64-bit interleave
+    for (int k = 0; k < 2; ++k) {
+      const __m512d a = _mm512_castps_pd(t[i + k]), b = _mm512_castps_pd(t[i + k + 2]);
+      v[i + 2 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+      v[i + 2 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    }
+  }
+  for (int i = 0; i < 16; i += 8) {  // 128-bit blocks, rows i..i+7
+    for (int k = 0; k < 4; ++k) {
+      t[i + k] = _mm512_shuffle_f32x4(v[i + k], v[i + k + 4], 0x88);
+      t[i + k + 4] = _mm512_shuffle_f32x4(v[i + k], v[i + k + 4], 0xdd);
+    }
+  }
+  for (int k = 0; k < 8; ++k) {
+    v[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
+    v[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
+  }
+}
+
+// 16 rows of n <= 16 entries at x (row stride xs) into columns: entry a of
+// row j to col[a * cs + j].
+HWY_INLINE void RowsToColumns16(const float* x, size_t xs, size_t n, float* col, size_t cs) {
+  const __mmask16 m = static_cast<__mmask16>((1u << n) - 1);
+  __m512 v[16];
+  for (size_t j = 0; j < 16; ++j) v[j] = _mm512_maskz_loadu_ps(m, x + j * xs);
+  Transpose16(v);
+  for (size_t a = 0; a < n; ++a) _mm512_storeu_ps(col + a * cs, v[a]);
+}
+
+// The inverse: col[a * cs + j] to entry a of row j at y (row stride ys).
+HWY_INLINE void ColumnsToRows16(const float* col, size_t cs, size_t n, float* y, size_t ys) {
+  const __mmask16 m = static_cast<__mmask16>((1u << n) - 1);
+  __m512 v[16];
+  for (size_t a = 0; a < 16; ++a)
+    v[a] = a < n ? _mm512_loadu_ps(col + a * cs) : _mm512_setzero_ps();
+  Transpose16(v);
+  for (size_t j = 0; j < 16; ++j) _mm512_mask_storeu_ps(y + j * ys, m, v[j]);
+}
+#define KELVIN_TRANSPOSE16 1
+#else
+#define KELVIN_TRANSPOSE16 0
+#endif
+
 size_t RowsShortF32(detail::family f, const float* x, size_t xs, float* y, size_t ys, size_t rows,
                     size_t n, double t) {
   using detail::family;
@@ -791,19 +842,26 @@ size_t RowsShortF32(detail::family f, const float* x, size_t xs, float* y, size_
   while (r < rows) {
     const size_t count = std::min(kShortBlock, rows - r);
     const size_t full = count / N * N;  // the rest goes row by row
-    for (size_t j = 0; j < full; ++j) {
+    size_t j = 0;
+#if KELVIN_TRANSPOSE16
+    for (; j + 16 <= full; j += 16) RowsToColumns16(x + (r + j) * xs, xs, n, in + j, kShortBlock);
+#endif
+    for (; j < full; ++j) {
       const float* xr = x + (r + j) * xs;
       for (size_t a = 0; a < n; ++a) in[a * kShortBlock + j] = xr[a];
     }
     const size_t done =
         full == 0 ? 0 : AxisBlockF32(f, in, kShortBlock, out, kShortBlock, n, full, t);
-    for (size_t j = 0; j < done; ++j) {
-      if (reduce) {
-        y[(r + j) * ys] = out[j];
-      } else {
-        float* yr = y + (r + j) * ys;
-        for (size_t a = 0; a < n; ++a) yr[a] = out[a * kShortBlock + j];
-      }
+    j = 0;
+    if (reduce) {
+      for (; j < done; ++j) y[(r + j) * ys] = out[j];
+    }
+#if KELVIN_TRANSPOSE16
+    for (; j + 16 <= done; j += 16) ColumnsToRows16(out + j, kShortBlock, n, y + (r + j) * ys, ys);
+#endif
+    for (; j < done; ++j) {
+      float* yr = y + (r + j) * ys;
+      for (size_t a = 0; a < n; ++a) yr[a] = out[a * kShortBlock + j];
     }
     r += done;
     if (done < count) {
