@@ -95,9 +95,10 @@ struct row_args {
   // double rows 0 when s0 == s1 == 1 and every argument is finite and >= -708
   // (exp_guard_for_f64), else 2.
   std::uint8_t guard = 2;
-  // Data the caller reads next (the next row or chunk, n entries of the row's
-  // type), or null: float kernels prefetch it into L2 while they compute, so
-  // that the next scan does not wait on memory.
+  // Data the caller reads next (the next row or chunk), or null: float kernels
+  // prefetch n entries of it into L2 while they compute, so that the next scan
+  // does not wait on memory (prefetches never fault: a shorter next chunk, at
+  // the end of a row, is harmless).
   const void* prefetch = nullptr;
 };
 

@@ -547,17 +547,27 @@ HWY_INLINE bool AxisVecsF32(detail::family f, const float* x, std::ptrdiff_t xs,
   return true;
 }
 
-size_t AxisBlockF32(detail::family f, const float* x, std::ptrdiff_t xs, float* y,
-                    std::ptrdiff_t ys, size_t n, size_t count, double t) {
+// Runs a lanes kernel over `count` positions, two vectors of them per call
+// while they last, then one; stops before the first vector it declines.
+// vecs(std::integral_constant<size_t, U>, j) runs U vectors from position j.
+template <class F>
+HWY_INLINE size_t AxisBlock(size_t count, F&& vecs) {
   const size_t N = hn::Lanes(DD());
   size_t j = 0;
   for (; j + 2 * N <= count; j += 2 * N) {
-    if (!AxisVecsF32<2>(f, x + j, xs, y + j, ys, n, t)) break;
+    if (!vecs(std::integral_constant<size_t, 2>(), j)) break;
   }
   for (; j + N <= count; j += N) {
-    if (!AxisVecsF32<1>(f, x + j, xs, y + j, ys, n, t)) return j;
+    if (!vecs(std::integral_constant<size_t, 1>(), j)) return j;
   }
   return j;
+}
+
+size_t AxisBlockF32(detail::family f, const float* x, std::ptrdiff_t xs, float* y,
+                    std::ptrdiff_t ys, size_t n, size_t count, double t) {
+  return AxisBlock(count, [&](auto u, size_t j) HWY_ATTR {
+    return AxisVecsF32<decltype(u)::value>(f, x + j, xs, y + j, ys, n, t);
+  });
 }
 
 // float64 over a non-last axis: per lane, the row path's arithmetic (ArgD's
@@ -684,15 +694,9 @@ HWY_INLINE bool AxisVecsF64(detail::family f, const double* x, std::ptrdiff_t xs
 size_t AxisBlockF64(detail::family f, const double* x, std::ptrdiff_t xs, double* y,
                     std::ptrdiff_t ys, size_t n, size_t count, double t) {
   if (t < 0x1p-960) return 0;  // the row path scales 1 / T (row_args::s1)
-  const size_t N = hn::Lanes(DD());
-  size_t j = 0;
-  for (; j + 2 * N <= count; j += 2 * N) {
-    if (!AxisVecsF64<2>(f, x + j, xs, y + j, ys, n, t)) break;
-  }
-  for (; j + N <= count; j += N) {
-    if (!AxisVecsF64<1>(f, x + j, xs, y + j, ys, n, t)) return j;
-  }
-  return j;
+  return AxisBlock(count, [&](auto u, size_t j) HWY_ATTR {
+    return AxisVecsF64<decltype(u)::value>(f, x + j, xs, y + j, ys, n, t);
+  });
 }
 
 #endif  // !HWY_HAVE_SCALABLE
