@@ -312,6 +312,14 @@ dd ExpSumF32(const float* x, size_t n, const row_args& a, float* store) {
   }
 }
 
+// *s += e with the rounding error, and e_lo, added to *c (two-sum per lane).
+HWY_INLINE void TwoSumAdd(VD* s, VD* c, VD e, VD e_lo) {
+  const VD t = hn::Add(*s, e);
+  const VD bp = hn::Sub(t, *s);
+  *c = hn::Add(*c, hn::Add(hn::Add(hn::Sub(*s, hn::Sub(t, bp)), hn::Sub(e, bp)), e_lo));
+  *s = t;
+}
+
 // Two-sum accumulation of the exponentials' high parts per lane (their low
 // parts go to the compensation), then across lanes. Rows with guard 0 skip
 // the masks and the two-step scale (masked tail lanes always take them).
@@ -325,10 +333,7 @@ dd ExpSumF64Loop(const double* x, size_t n, const row_args& a, double* store) {
     const VD arg_hi = ArgD < kS, kS && kUnit > (v, a, &arg_lo);
     VD e_lo;
     const VD e = ExpNegF64<kS>(d, arg_hi, arg_lo, &e_lo);
-    const VD t = hn::Add(s, e);
-    const VD bp = hn::Sub(t, s);
-    c = hn::Add(c, hn::Add(hn::Add(hn::Sub(s, hn::Sub(t, bp)), hn::Sub(e, bp)), e_lo));
-    s = t;
+    TwoSumAdd(&s, &c, e, e_lo);
     return e;
   };
   const size_t body = kSafe ? n / hn::Lanes(d) * hn::Lanes(d) : n;
@@ -451,6 +456,11 @@ void LogSoftmaxOutF64(const double* x, double* y, size_t n, const row_args& a, d
 // (Fixed-size targets only: arrays of vectors are not allowed for SVE's
 // sizeless ones, and there the drivers gather rows instead.)
 #if !HWY_HAVE_SCALABLE
+// The offset of axis entry a.
+HWY_INLINE std::ptrdiff_t at(size_t a, std::ptrdiff_t stride) {
+  return static_cast<std::ptrdiff_t>(a) * stride;
+}
+
 // U vectors of adjacent positions at x (lanes are rows), each pass over the
 // axis for all of them, so that the per-lane reductions' latencies overlap.
 // Returns false, having written nothing, when a lane holds a NaN or has an
@@ -462,9 +472,6 @@ HWY_INLINE bool AxisVecsF32(detail::family f, const float* x, std::ptrdiff_t xs,
   const DD d;
   const size_t N = hn::Lanes(d);
   const VD inv_t = hn::Set(d, 1.0 / t), inf = hn::Set(d, HUGE_VAL);
-  const auto at = [](size_t a, std::ptrdiff_t stride) {
-    return static_cast<std::ptrdiff_t>(a) * stride;
-  };
   // pass 1: max and min per lane; a NaN or an infinite max is the driver's case
   VD m[U], lo[U];
   auto nan = hn::IsNaN(inf);
@@ -583,9 +590,6 @@ HWY_INLINE bool AxisVecsF64(detail::family f, const double* x, std::ptrdiff_t xs
   const size_t N = hn::Lanes(d);
   const VD inf = hn::Set(d, HUGE_VAL), one = hn::Set(d, 1.0);
   const VD u = hn::Set(d, t), inv_u = hn::Set(d, 1.0 / t);
-  const auto at = [](size_t a, std::ptrdiff_t stride) {
-    return static_cast<std::ptrdiff_t>(a) * stride;
-  };
   // pass 1: max, finite min and min per lane
   VD m[U], lo[U], low[U];
   auto nan = hn::IsNaN(inf);
@@ -619,11 +623,7 @@ HWY_INLINE bool AxisVecsF64(detail::family f, const double* x, std::ptrdiff_t xs
         const VD arg = ArgDV < kS, kS && kU > (hn::LoadU(d, x + k * N + at(a, xs)), m[k], one, one,
                                                u, inv_u, &arg_lo);
         const VD e = ExpNegF64<kS>(d, arg, arg_lo, &e_lo);
-        const VD s1 = hn::Add(sum[k], e);
-        const VD bp = hn::Sub(s1, sum[k]);
-        c[k] =
-            hn::Add(c[k], hn::Add(hn::Add(hn::Sub(sum[k], hn::Sub(s1, bp)), hn::Sub(e, bp)), e_lo));
-        sum[k] = s1;
+        TwoSumAdd(&sum[k], &c[k], e, e_lo);
         if (f == family::softmax) hn::StoreU(e, d, y + k * N + at(a, ys));
       }
     }
