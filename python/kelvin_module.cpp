@@ -859,4 +859,8 @@ PYBIND11_MODULE(_kelvin, m) {
 
   // The families built on the core, each in its private submodule, one line each:
   // kp::bind_STEM(m.def_submodule("_STEM"));
+  {
+    py::module_ sub = m.def_submodule("_sampling");
+    kp::bind_sampling(sub);
+  }
 }

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "src/checks.hpp"
 #include "src/kernels/kernels.hpp"
 #include "src/kernels/sampling.hpp"
 #include "src/threads.hpp"
@@ -33,15 +34,9 @@ constexpr float kInfF = std::numeric_limits<float>::infinity();
 // block costs about half a microsecond on top of the pass over the row.
 constexpr std::size_t kBlock = 1024;
 
-std::string num(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
 void check_config(const sampling_options& c, const std::string& where) {
   const auto fail = [&](const char* name, const std::string& rule, double v) {
-    throw error(where + "." + name + " must be " + rule + ", got " + num(v));
+    throw error(where + "." + name + " must be " + rule + " (got " + format_double(v) + ")");
   };
   if (!(c.temperature >= 0)) fail("temperature", ">= 0 (not NaN)", c.temperature);
   if (c.top_k < 0) fail("top_k", ">= 0", static_cast<double>(c.top_k));
@@ -587,13 +582,11 @@ void sample(matrix_view<const float> logits, std::span<std::int64_t> tokens,
     }
   };
   size_check(tokens.size(), "tokens");
+  detail::check_not_null(tokens.data(), tokens.size(), "tokens");
   if (!args.row_ids.empty()) size_check(args.row_ids.size(), "row_ids");
   if (!args.logprobs.empty()) size_check(args.logprobs.size(), "logprobs");
   if (!args.raw_logprobs.empty()) size_check(args.raw_logprobs.size(), "raw_logprobs");
-  if (rows > 0 && logits.row_stride < n) {
-    throw error("kelvin::sample: row_stride must be >= cols (" + std::to_string(n) + "), got " +
-                std::to_string(logits.row_stride));
-  }
+  detail::check_matrix(logits, "logits");
   std::vector<row_error> errs(rows, row_error::none);
   const int threads = detail::plan_threads(args.threads, rows, n + detail::kGrainElements / 8);
   detail::parallel_for(rows, threads, [&](std::size_t r) {
