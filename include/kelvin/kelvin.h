@@ -115,3 +115,7 @@ const char* kelvin_active_target(void);
 #endif
 
 #endif /* KELVIN_KELVIN_H_ */
+
+/* The families built on the softmax core (each header includes this one;
+ * its include guard keeps the nesting finite). */
+#include "kelvin/sampling.h"
