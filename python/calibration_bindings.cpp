@@ -30,7 +30,8 @@ auto with_matrix(const py::array& a, F&& f) {
   if (a.ndim() != 2 || !(a.flags() & py::array::c_style)) {
     throw py::value_error("expected a C-contiguous 2-D array");
   }
-  const auto rows = static_cast<std::size_t>(a.shape(0)), cols = static_cast<std::size_t>(a.shape(1));
+  const auto rows = static_cast<std::size_t>(a.shape(0)),
+             cols = static_cast<std::size_t>(a.shape(1));
   if (py::isinstance<py::array_t<float>>(a)) {
     const matrix_view<const float> v(static_cast<const float*>(a.data()), rows, cols);
     py::gil_scoped_release release;
@@ -127,15 +128,12 @@ void bind_calibration(py::module_& m) {
         },
         py::arg("probs"), py::arg("labels"), py::arg("bins"), py::arg("strategy"));
   };
-  binned("expected_calibration_error", [](auto v, auto y, const bin_options& o) {
-    return expected_calibration_error(v, y, o);
-  });
-  binned("maximum_calibration_error", [](auto v, auto y, const bin_options& o) {
-    return maximum_calibration_error(v, y, o);
-  });
-  binned("classwise_calibration_error", [](auto v, auto y, const bin_options& o) {
-    return classwise_calibration_error(v, y, o);
-  });
+  binned("expected_calibration_error",
+         [](auto v, auto y, const bin_options& o) { return expected_calibration_error(v, y, o); });
+  binned("maximum_calibration_error",
+         [](auto v, auto y, const bin_options& o) { return maximum_calibration_error(v, y, o); });
+  binned("classwise_calibration_error",
+         [](auto v, auto y, const bin_options& o) { return classwise_calibration_error(v, y, o); });
 }
 
 }  // namespace kelvin::python
