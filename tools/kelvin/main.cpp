@@ -22,6 +22,7 @@
 #include "kelvin/runtime.hpp"
 #include "kelvin/types.hpp"
 #include "tools/kelvin/byte_io.hpp"
+#include "tools/kelvin/calibrate_command.hpp"
 #include "tools/kelvin/commands.hpp"
 #include "tools/kelvin/files.hpp"
 #include "tools/kelvin/numbers.hpp"
@@ -33,7 +34,7 @@ constexpr int kExitInternal = 1;
 constexpr int kExitUsage = 2;
 
 constexpr std::string_view kSubcommands =
-    "demo, info, plot, softmax, log-softmax, log-partition, smooth-max";
+    "calibrate, demo, info, plot, softmax, log-softmax, log-partition, smooth-max";
 
 void print_error(std::string_view message) {
   // Exactly one line, even when the message quotes input that holds a newline.
@@ -206,7 +207,8 @@ int run(int argc, char** argv) {
       "  kelvin smooth-max -t 0.5 -- 1 2 3\n"
       "  kelvin softmax -t 0.7 --input logits.npy --output probs.npy\n"
       "  kelvin log-partition --axis 0 --header --input table.csv --output -\n"
-      "  kelvin plot -t 0.1,1,10 -- 1 5 7 10");
+      "  kelvin plot -t 0.1,1,10 -- 1 5 7 10\n"
+      "  kelvin calibrate --logits val.npy --labels val_labels.npy --apply-to test.npy -o p.npy");
 
   CLI::App* demo = app.add_subcommand("demo", "the blog post's example, computed and drawn");
   CLI::App* info = app.add_subcommand("info", "version, SIMD targets and threads");
@@ -240,6 +242,7 @@ int run(int argc, char** argv) {
   add_row_options(plot, args);
   plot->add_option("--width", plot_width, "cells in a full bar, p = 1 (default 40)")
       ->type_name("N");
+  const calibrate_command calibrate = add_calibrate_command(app);
 
   split_args split = normalize(argc, argv);
   std::vector<std::string> reversed = std::move(split.options);
@@ -259,6 +262,8 @@ int run(int argc, char** argv) {
     out = run_demo();
   } else if (app.got_subcommand(info)) {
     out = run_info();
+  } else if (app.got_subcommand(calibrate.sub)) {
+    out = run_calibrate(*calibrate.args);
   } else if (app.got_subcommand(plot)) {
     args.values.insert(args.values.end(), split.values.begin(), split.values.end());
     out = run_plot(args, plot_width);
