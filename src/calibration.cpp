@@ -20,7 +20,7 @@ namespace kelvin {
 namespace {
 
 using detail::check_labels;
-using detail::format_number;
+using detail::format_double;
 
 // Rows per work item: fixed by the shape alone, so that the sums (added per
 // block, then over blocks in order) never depend on the thread count.
@@ -158,7 +158,7 @@ class fitter {
       if (!std::isfinite(static_cast<double>(row[c]))) {
         throw error("logits[" + std::to_string(r) + ", " + std::to_string(c) +
                     "] must be finite for fit_temperature (got " +
-                    format_number(static_cast<double>(row[c])) + ")");
+                    format_double(static_cast<double>(row[c])) + ")");
       }
     }
     throw error("logits row " + std::to_string(r) +
@@ -178,7 +178,7 @@ class fitter {
 void check_fit_options(const fit_options& opt) {
   if (!(opt.tolerance > 0) || !std::isfinite(opt.tolerance)) {
     throw error("fit_options.tolerance must be finite and > 0 (got " +
-                format_number(opt.tolerance) + ")");
+                format_double(opt.tolerance) + ")");
   }
   if (opt.max_iterations < 1) {
     throw error("fit_options.max_iterations must be >= 1 (got " +

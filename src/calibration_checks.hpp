@@ -1,34 +1,16 @@
-// Argument checks shared by the calibration drivers (src/calibration*.cpp).
+// Argument checks of the calibration drivers (src/calibration*.cpp), beside
+// the shared ones of src/checks.hpp.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <sstream>
 #include <string>
 
 #include "kelvin/types.hpp"
+#include "src/checks.hpp"
 
 namespace kelvin::detail {
-
-inline std::string format_number(double v) {
-  std::ostringstream s;
-  s.precision(17);
-  s << v;
-  return s.str();
-}
-
-template <class T>
-void check_matrix(matrix_view<const T> x, const char* name) {
-  if (x.rows > 0 && x.cols > 0 && x.data == nullptr) {
-    throw error(std::string(name) + " is null with " + std::to_string(x.rows) + " x " +
-                std::to_string(x.cols) + " entries");
-  }
-  if (x.rows > 1 && x.row_stride < x.cols) {
-    throw error(std::string(name) + ".row_stride (" + std::to_string(x.row_stride) +
-                ") must be >= cols (" + std::to_string(x.cols) + ")");
-  }
-}
 
 inline void check_labels(std::span<const std::int64_t> y, std::size_t rows, std::size_t cols) {
   if (y.size() != rows) {

@@ -16,7 +16,7 @@
 namespace kelvin {
 namespace {
 
-using detail::format_number;
+using detail::format_double;
 
 void check_bin_options(const bin_options& opt) {
   if (opt.bins < 1) {
@@ -77,7 +77,7 @@ predictions predict(matrix_view<const T> p, std::span<const std::int64_t> y) {
       const double v = static_cast<double>(p.row(r)[c]);
       if (!(v >= 0 && v <= 1)) {
         throw error("probs[" + std::to_string(r) + ", " + std::to_string(c) +
-                    "] must be in [0, 1] (got " + format_number(v) + ")");
+                    "] must be in [0, 1] (got " + format_double(v) + ")");
       }
     }
   }
