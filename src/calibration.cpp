@@ -292,13 +292,7 @@ double nll_impl(matrix_view<const T> x, std::span<const std::int64_t> y, const o
                 " x " + std::to_string(x.cols) + ")");
   }
   check_labels(y, x.rows, x.cols);
-  if (opt.threads < 0) {
-    throw error("options.threads must be >= 0 (got " + std::to_string(opt.threads) + ")");
-  }
-  if (!opt.temperatures.empty() && opt.temperatures.size() != x.rows) {
-    throw error("options.temperatures has " + std::to_string(opt.temperatures.size()) +
-                " entries; one per row is required (" + std::to_string(x.rows) + ")");
-  }
+  detail::check_options(opt, x.rows);
   // kelvin's exact log_softmax in double, a block of rows at a time (float
   // rows widened exactly first): the float path would round each log p to float.
   const std::size_t block = block_rows(x.cols);

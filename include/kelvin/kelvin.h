@@ -115,3 +115,6 @@ const char* kelvin_active_target(void);
 #endif
 
 #endif /* KELVIN_KELVIN_H_ */
+
+/* Families built on the core, each with its own C header. */
+#include "kelvin/calibration.h"
