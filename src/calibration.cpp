@@ -31,7 +31,7 @@ std::size_t block_rows(std::size_t cols) {
 // Sums over rows of the NLL f(beta) = sum_i log Z_i(beta) - beta x_i,y_i and
 // its derivatives f' = sum_i E_i[x] - x_i,y_i, f'' = sum_i Var_i[x].
 struct nll_sums {
-  double f = 0, g = 0, h = 0;
+  double f = 0, g = 0, h = 0, k = 0;  // k = f''' = sum_i third cumulant_i
 };
 
 // What the first pass keeps per row, and its totals.
@@ -130,10 +130,11 @@ class fitter {
   // Row i's terms: log Z - beta x_y = log s0 + beta gap, E - x_y = s1/s0 + gap
   // (no cancellation between m and x_y: gap is exact for float data).
   static void add_row(nll_sums& s, const detail::row_moments& mo, double gap, double beta) {
-    const double mean = mo.s1 / mo.s0;
+    const double mean = mo.s1 / mo.s0, m2 = mo.s2 / mo.s0, m3 = mo.s3 / mo.s0;
     s.f += std::log(mo.s0) + beta * gap;
     s.g += mean + gap;
-    s.h += std::max(0.0, mo.s2 / mo.s0 - mean * mean);
+    s.h += std::max(0.0, m2 - mean * mean);
+    s.k += m3 - mean * (3 * m2 - 2 * mean * mean);
   }
 
   static double ordered_sum(const std::vector<double>& v) {
@@ -143,13 +144,14 @@ class fitter {
   }
 
   nll_sums total() const {
-    detail::dd_sum f, g, h;
+    detail::dd_sum f, g, h, k;
     for (const nll_sums& s : partial_) {
       f.add(s.f);
       g.add(s.g);
       h.add(s.h);
+      k.add(s.k);
     }
-    return {f.result().hi, g.result().hi, h.result().hi};
+    return {f.result().hi, g.result().hi, h.result().hi, k.result().hi};
   }
 
   [[noreturn]] void report_bad_row(std::size_t r) const {
@@ -228,57 +230,61 @@ fit_result fit(matrix_view<const T> x, std::span<const std::int64_t> y, const fi
     return r;
   }
 
-  // f' < 0 at beta -> 0+ and f' > 0 as beta -> inf: one root, kept in the
-  // bracket (lo, hi) where f'(lo) < 0 < f'(hi).
+  // f' < 0 as beta -> 0+ and f' > 0 as beta -> inf: one root, kept in the
+  // bracket (lo, hi) with f'(lo) < 0 < f'(hi). Each step solves for the root
+  // in u = log beta, where f' is far closer to linear than in beta (the
+  // tempered distributions sharpen exponentially in beta): Newton's step in
+  // u with Halley's correction from the third derivative (cubic
+  // convergence), the plain Newton step in u when the correction is
+  // unusable. A step that is not finite or leaves the bracket is replaced:
+  // an open bracket grows or shrinks by 4, a closed one is cut at its
+  // geometric (then arithmetic) middle.
   double beta = 1, lo = 0, hi = HUGE_VAL;
-  double last_step = HUGE_VAL;
   r.converged = false;
   for (int it = 0; it < opt.max_iterations; ++it) {
     if (s.g == 0) {
       r.converged = true;
+      r.nll_after = s.f / n;
       break;
     }
     (s.g < 0 ? lo : hi) = beta;
-    const double newton = -s.g / s.h;
-    double next = beta + newton;
-    const bool newton_ok = s.h > 0 && std::isfinite(next) && next > lo && next < hi &&
-                           std::abs(newton) <= 0.5 * last_step;
-    // The Newton step is trusted within the bracket while it keeps shrinking
-    // (a convex f' far from the root can propose steps that undershoot or
-    // leave the bracket); otherwise expand an open bracket by 4 or cut a
-    // closed one in half (geometrically while it spans more than a factor 4).
-    if (!newton_ok) {
-      if (hi == HUGE_VAL) {
-        next = std::isfinite(next) && next > beta ? std::min(next, 16 * beta) : 4 * beta;
-      } else if (lo == 0) {
-        next =
-            std::isfinite(next) && next > 0 && next < beta ? std::max(next, beta / 16) : beta / 4;
-      } else {
-        next = hi > 4 * lo ? std::sqrt(lo * hi) : 0.5 * (lo + hi);
-      }
-    }
-    const double step = next - beta;
+    // G(u) = beta f'(beta) at beta = e^u and its u-derivatives: G vanishes
+    // where f' does.
+    const double b = beta;
+    const double g0 = b * s.g;
+    const double g1 = b * s.g + b * b * s.h;
+    const double g2 = b * s.g + 3 * b * b * s.h + b * b * b * s.k;
+    const double halley_den = 2 * g1 * g1 - g0 * g2;
+    double du = halley_den > 0 ? -2 * g0 * g1 / halley_den : -g0 / g1;
+    if (!(g1 > 0)) du = std::numeric_limits<double>::quiet_NaN();
+    double next = std::abs(du) < 700 ? beta * std::exp(du) : HUGE_VAL;
     ++r.iterations;
-    if (newton_ok && std::abs(step) <= opt.tolerance * beta) {
-      // The quadratic model's value at its minimum: exact to O(step^3).
-      r.nll_after = (s.f + 0.5 * s.g * step) / n;
+    if (std::isfinite(next) && std::abs(next - beta) <= opt.tolerance * beta) {
+      // Converged: the step is taken, and the NLL there follows from the
+      // Taylor expansion at beta (the step is below the tolerance).
+      const double step = next - beta;
+      r.nll_after = (s.f + step * (s.g + 0.5 * step * s.h)) / n;
       beta = next;
       r.converged = true;
       break;
     }
+    if (!(std::isfinite(next) && next > lo && next < hi)) {
+      next = hi == HUGE_VAL ? 4 * beta
+             : lo == 0      ? beta / 4
+             : hi > 4 * lo  ? std::sqrt(lo * hi)
+                            : 0.5 * (lo + hi);
+    }
     if (hi - lo <= opt.tolerance * lo) {  // a bracket this tight is the answer
       beta = 0.5 * (lo + hi);
-      r.converged = true;
       s = fit.pass(rows, beta);
       r.nll_after = s.f / n;
+      r.converged = true;
       break;
     }
-    last_step = newton_ok ? std::abs(step) : HUGE_VAL;
     beta = next;
     s = fit.pass(rows, beta);
     r.nll_after = s.f / n;
   }
-  if (r.converged && s.g == 0) r.nll_after = s.f / n;
   r.temperature = 1 / beta;
   r.passes = fit.passes();
   return r;

@@ -109,11 +109,11 @@ void check_moments(std::size_t n, double beta, unsigned seed) {
   std::vector<T> x(n);
   for (T& v : x) v = static_cast<T>(g(rng));
   const double m = static_cast<double>(*std::max_element(x.begin(), x.end()));
-  ld s0 = 0, s1 = 0, s2 = 0, sd = 0;
+  ld s0 = 0, s1 = 0, s2 = 0, s3 = 0, sd = 0;
   for (T v : x) {
     const ld d = static_cast<ld>(v) - m;
     const ld e = std::exp(beta * d);
-    s0 += e, s1 += e * d, s2 += e * d * d, sd += d;
+    s0 += e, s1 += e * d, s2 += e * d * d, s3 += e * d * d * d, sd += d;
   }
   const auto& k = detail::calibration_kernels_for(detail::active_target());
   detail::row_moments r;
@@ -130,6 +130,9 @@ void check_moments(std::size_t n, double beta, unsigned seed) {
   EXPECT_NEAR(r.s1, static_cast<double>(s1), 2e-9 * std::abs(static_cast<double>(s1)) + cut)
       << n << " " << beta;
   EXPECT_NEAR(r.s2, static_cast<double>(s2), 2e-9 * static_cast<double>(s2) + cut)
+      << n << " " << beta;
+  EXPECT_NEAR(r.s3, static_cast<double>(s3),
+              2e-9 * std::abs(static_cast<double>(s3)) + cut * (1 + 20 / beta))
       << n << " " << beta;
   EXPECT_NEAR(r.sd, static_cast<double>(sd), 1e-13 * std::abs(static_cast<double>(sd)) + 1e-300)
       << n << " " << beta;

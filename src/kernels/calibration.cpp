@@ -23,8 +23,9 @@ using VD = hn::Vec<DD>;
 // Accumulates one vector of d = x - m into the sums; `live` zeroes padding
 // lanes (whose d is 0, so only e needs masking).
 struct Sums {
-  VD s0, s1, s2, sd;
-  explicit Sums(DD d) : s0(hn::Zero(d)), s1(hn::Zero(d)), s2(hn::Zero(d)), sd(hn::Zero(d)) {}
+  VD s0, s1, s2, s3, sd;
+  explicit Sums(DD d)
+      : s0(hn::Zero(d)), s1(hn::Zero(d)), s2(hn::Zero(d)), s3(hn::Zero(d)), sd(hn::Zero(d)) {}
 
   HWY_INLINE void Add(DD d, VD dx, VD beta) {
     const VD e = ExpNegF32<2>(d, hn::Mul(dx, beta));
@@ -37,14 +38,17 @@ struct Sums {
   HWY_INLINE void Accumulate(VD e, VD dx) {
     s0 = hn::Add(s0, e);
     const VD ed = hn::Mul(e, dx);
+    const VD ed2 = hn::Mul(ed, dx);
     s1 = hn::Add(s1, ed);
-    s2 = hn::MulAdd(ed, dx, s2);
+    s2 = hn::Add(s2, ed2);
+    s3 = hn::MulAdd(ed2, dx, s3);
     sd = hn::Add(sd, dx);
   }
   HWY_INLINE void Merge(const Sums& o) {
     s0 = hn::Add(s0, o.s0);
     s1 = hn::Add(s1, o.s1);
     s2 = hn::Add(s2, o.s2);
+    s3 = hn::Add(s3, o.s3);
     sd = hn::Add(sd, o.sd);
   }
 };
@@ -79,7 +83,8 @@ detail::row_moments Moments(const T* x, size_t n, double m, double beta) {
   }
   a.Merge(b);
   return {hn::GetLane(hn::SumOfLanes(d, a.s0)), hn::GetLane(hn::SumOfLanes(d, a.s1)),
-          hn::GetLane(hn::SumOfLanes(d, a.s2)), hn::GetLane(hn::SumOfLanes(d, a.sd))};
+          hn::GetLane(hn::SumOfLanes(d, a.s2)), hn::GetLane(hn::SumOfLanes(d, a.s3)),
+          hn::GetLane(hn::SumOfLanes(d, a.sd))};
 }
 
 detail::row_moments MomentsF32(const float* x, size_t n, double m, double beta) {
@@ -112,6 +117,7 @@ row_moments scalar_moments(const T* x, std::size_t n, double m, double beta) {
     r.s0 += e;
     r.s1 += e * d;
     r.s2 += e * d * d;
+    r.s3 += e * d * d * d;
     r.sd += d;
   }
   return r;

@@ -10,12 +10,14 @@ namespace kelvin::detail {
 
 // Sums over one row of d_i = x_i - m (m the row max, so d_i <= 0) and
 // e_i = exp(beta d_i): s0 = sum e_i, s1 = sum e_i d_i, s2 = sum e_i d_i^2,
-// sd = sum d_i. log Z(beta) = beta m + log s0, E_p[x] = m + s1 / s0,
-// Var_p[x] = s2 / s0 - (s1 / s0)^2.
+// s3 = sum e_i d_i^3, sd = sum d_i. log Z(beta) = beta m + log s0,
+// E_p[x] = m + s1 / s0, Var_p[x] = s2 / s0 - (s1 / s0)^2, and the third
+// cumulant from s3 / s0 (the derivatives of log Z in beta, in order).
 struct row_moments {
   double s0 = 0;
   double s1 = 0;
   double s2 = 0;
+  double s3 = 0;
   double sd = 0;
 };
 
