@@ -2,14 +2,16 @@
 // status plus a thread-local message.
 #include "kelvin/kelvin.h"
 
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <type_traits>
 
 #include "kelvin/half.hpp"
 #include "kelvin/runtime.hpp"
 #include "kelvin/softmax.hpp"
-#include "src/c_status.hpp"
+#include "src/c_api_status.hpp"
 #include "src/kernels/kernels.hpp"
 
 namespace {
@@ -201,10 +203,10 @@ void kelvin_options_init(kelvin_options* opt, size_t size) {
   o.temperatures = nullptr;
   o.empty_row = KELVIN_EMPTY_ROW_NAN;
   o.threads = 0;
-  *opt = o;
+  std::memcpy(opt, &o, std::min(size, sizeof o));
 }
 
-const char* kelvin_last_error(void) { return kelvin::detail::last_error(); }
+const char* kelvin_last_error(void) { return kelvin::detail::c_api_last_error().c_str(); }
 void kelvin_set_num_threads(int n) { kelvin::set_num_threads(n); }
 int kelvin_get_num_threads(void) { return kelvin::get_num_threads(); }
 const char* kelvin_version(void) { return kelvin::version(); }
@@ -236,3 +238,8 @@ size_t kelvin_supported_targets(const char** names, size_t capacity) {
 }
 
 }  // extern "C"
+
+std::string& kelvin::detail::c_api_last_error() noexcept {
+  thread_local std::string message;
+  return message;
+}

@@ -1,6 +1,6 @@
-// The C ABI's error handling, shared by every family's C entry points
-// (src/c_api.cpp, src/STEM_c_api.cpp): a C++ call whose exceptions become a
-// kelvin_status plus this thread's message for kelvin_last_error().
+// The C ABI's error translation, shared by every family's C entry points
+// (src/c_api.cpp, src/STEM_c_api.cpp): exceptions become a kelvin_status plus
+// the thread-local message kelvin_last_error() returns.
 #pragma once
 
 #include <exception>
@@ -12,22 +12,18 @@
 
 namespace kelvin::detail {
 
-// This thread's message of the last failed C call ("" after a success).
-inline std::string& last_error_message() {
-  thread_local std::string message;
-  return message;
-}
-inline const char* last_error() { return last_error_message().c_str(); }
+// The message behind kelvin_last_error() on this thread (src/c_api.cpp).
+std::string& c_api_last_error() noexcept;
 
-// Runs f(); an exception becomes its status and message.
+// Runs f, mapping what it throws to a status (and the message).
 template <class F>
 kelvin_status guarded(F&& f) noexcept {
-  std::string& message = last_error_message();
+  std::string& message = c_api_last_error();
   try {
     f();
     message.clear();
     return KELVIN_OK;
-  } catch (const error& e) {
+  } catch (const kelvin::error& e) {
     message = e.what();
     return static_cast<kelvin_status>(e.code());
   } catch (const std::bad_alloc&) {
