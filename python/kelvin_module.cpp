@@ -791,6 +791,10 @@ PYBIND11_MODULE(kelvin, m) {
   py::options options;
   options.disable_function_signatures();
   m.attr("__version__") = kelvin::version();
+  // NumPy's callables now, under the import lock: looked up on the first
+  // call instead, two threads could meet in np()'s static initialiser, one
+  // holding the GIL and waiting for the other, which waits for the GIL.
+  kp::np();
 
   py::register_exception_translator([](std::exception_ptr p) {
     try {
@@ -833,8 +837,8 @@ PYBIND11_MODULE(kelvin, m) {
   m.def(
       "set_target", [](const std::string& name) { kelvin::set_target(name); }, py::arg("name"),
       "Runs the kernels on the named supported target ('' or 'BEST': the best one).\n"
-      "Raises ValueError for an unknown or unsupported target. Not thread-safe with\n"
-      "concurrent kelvin calls: set it up front.");
+      "Raises ValueError for an unknown or unsupported target. Safe while other threads\n"
+      "call kelvin: a call keeps the target it started with.");
   m.def(
       "set_num_threads",
       [](py::handle n) {
