@@ -81,6 +81,7 @@ template <class T>
 void rows_reduce(family f, matrix_view<const T> x, std::span<T> out, const options& opt) {
   check_matrix(x, "x");
   check_row_output(out.data(), out.size(), x.rows, "out");
+  check_array_extent(out.data(), out.size(), sizeof(T), "out");
   check_options(opt, x.rows);
   if (x.rows == 0) return;
   run_rows(f, x, out.data(), 1, opt);

@@ -70,16 +70,14 @@ void matrix_cases() {
   expect_rejected([&] { smooth_max(mx(kMax / 3, 3, 3), std::span<T>(out.data(), kMax / 3)); },
                   {"x"}, "smooth_max rows");
   // A row span larger than the address space.
-  expect_rejected(
-      [&] { softmax(std::span<const T>(x.data(), n), std::span<T>(y.data(), n)); }, {"x"},
-      "span");
+  expect_rejected([&] { softmax(std::span<const T>(x.data(), n), std::span<T>(y.data(), n)); },
+                  {"x"}, "span");
   expect_rejected([&] { (void)log_partition(std::span<const T>(x.data(), n)); }, {"x"},
                   "span reduction");
   // A pointer so high that the view wraps around the address space.
   const auto* high = reinterpret_cast<const T*>(std::uintptr_t{0} - 64 * sizeof(T));
-  expect_rejected(
-      [&] { softmax(matrix_view<const T>(high, 2, 64, 64), my(2, 64, 64)); }, {"x"},
-      "wraps past the end of memory");
+  expect_rejected([&] { softmax(matrix_view<const T>(high, 2, 64, 64), my(2, 64, 64)); }, {"x"},
+                  "wraps past the end of memory");
 }
 
 template <class T>
@@ -96,8 +94,8 @@ void axis_cases() {
   // 2^32 x 2^32 x 2^32 elements: the product wraps to 0 in size_t, which
   // must not read as an empty array.
   const std::size_t g = std::size_t{1} << 32;
-  expect_rejected([&] { softmax(ax(g, g, g, 0, 0, 0), ay(g, g, g, 0, 0, 0)); },
-                  {"x", "elements"}, "element count wraps to zero");
+  expect_rejected([&] { softmax(ax(g, g, g, 0, 0, 0), ay(g, g, g, 0, 0, 0)); }, {"x", "elements"},
+                  "element count wraps to zero");
   // Broadcast (zero strides) is fine in memory but the count still overflows.
   expect_rejected([&] { log_partition(ax(g, g, 2, 0, 0, 0), ay(g, 1, 2, 0, 1, 0)); },
                   {"x", "elements"}, "count overflow with zero strides");
@@ -107,9 +105,9 @@ void axis_cases() {
                   {"x", "axis_stride"}, "axis stride overflows");
   expect_rejected([&] { softmax(ax(3, 4, 1, -big, 1, 1), ay(3, 4, 1, 4, 1, 1)); },
                   {"x", "outer_stride"}, "negative outer stride overflows");
-  const auto bytes_only = static_cast<std::ptrdiff_t>(kPtrMax / sizeof(T) / 2 + 1);
-  expect_rejected([&] { softmax(ax(1, 2, 1, 0, bytes_only, 1), ay(1, 2, 1, 2, 1, 1)); },
-                  {"x"}, "fits in elements, not in bytes");
+  const auto bytes_only = static_cast<std::ptrdiff_t>(kPtrMax / sizeof(T) + 1);
+  expect_rejected([&] { softmax(ax(1, 2, 1, 0, bytes_only, 1), ay(1, 2, 1, 2, 1, 1)); }, {"x"},
+                  "fits in elements, not in bytes");
   expect_rejected([&] { softmax(ax(1, 2, 1, 2, 1, 1), ay(1, 2, 1, 0, bytes_only, 1)); }, {"y"},
                   "y's stride");
   // A reduction over an empty axis still has outer x inner outputs.
@@ -134,7 +132,8 @@ TEST(extents, axis_views_that_overflow_are_rejected) {
 TEST(extents, large_views_that_fit_are_still_accepted) {
   // Zero-size and broadcast views near the limits are valid and cheap.
   std::vector<float> x(8, 1.0f), y(8);
-  softmax(matrix_view<const float>(x.data(), kMax / 2, 0, 0), matrix_view<float>(y.data(), kMax / 2, 0, 0));
+  softmax(matrix_view<const float>(x.data(), kMax / 2, 0, 0),
+          matrix_view<float>(y.data(), kMax / 2, 0, 0));
   softmax(matrix_view<const float>(x.data(), 0, kMax / 8, kMax / 8),
           matrix_view<float>(y.data(), 0, kMax / 8, kMax / 8));
   // One row whose stride is huge: only the first row is ever read.

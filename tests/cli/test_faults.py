@@ -130,22 +130,58 @@ def assert_reference_correct(x_path, y_path, rows):
         np.testing.assert_allclose(y[r], softmax64(x[r]), rtol=1e-5, atol=1e-30)
 
 
+def written_bytes(pid):
+    """Bytes the process has passed to write/pwrite so far (None once gone)."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                if line.startswith("wchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return 0
+
+
+def run_until(p, target_bytes, then_wait):
+    """Lets p write target_bytes (or finish), then waits then_wait seconds
+    (or until it finishes). Returns the time the target was reached."""
+    while p.poll() is None:
+        w = written_bytes(p.pid)
+        if w is None or w >= target_bytes:
+            break
+        time.sleep(0.0005)
+    reached = time.monotonic()
+    try:
+        p.wait(timeout=then_wait)
+    except subprocess.TimeoutExpired:
+        pass
+    return reached
+
+
 @pytest.mark.parametrize("writer", WRITERS)
 def test_sigkill_at_random_points(writer):
     rows, cols = (1 << 18, 1024) if LONG else (1 << 11, 1024)  # 1 GiB or 8 MiB of float32
     trials = 20 if LONG else 6
+    size = rows * cols * 4
     # Not tmp_path: pytest keeps its folders, and these files are large.
     with tempfile.TemporaryDirectory(dir=os.environ.get("KELVIN_TEST_BIG_TMP")) as base:
         x = os.path.join(base, "x.npy")
         write_logits(x, rows, cols, seed=1)
         ref = os.path.join(base, "ref.npy")
         env = env_with(WRITERS[writer])
-        t0 = time.monotonic()
-        subprocess.run([KELVIN, "softmax", "-q", "--input", x, "--output", ref], check=True,
-                       env=env)
-        took = time.monotonic() - t0
+        args = [KELVIN, "softmax", "-q", "--threads", "2", "--input", x, "--output"]
+        # The reference run also measures the commit: from the last byte
+        # written to the exit (fsync of the file and folder, link, rename).
+        p = subprocess.Popen(args + [ref], env=env)
+        written = run_until(p, size, None)
+        assert p.wait() == 0
+        commit = time.monotonic() - written
         assert_reference_correct(x, ref, rows)
         rng = random.Random(15)
+        # Kill points by progress, not by time (a loaded disk makes times
+        # vary tenfold): the first 80% of trials at a random fraction of the
+        # bytes written, the rest after the last byte, within three times the
+        # reference's commit time, where the sync and the link happen.
         slots = list(range(trials))
         rng.shuffle(slots)
         out_dir = os.path.join(base, "out")
@@ -157,11 +193,12 @@ def test_sigkill_at_random_points(writer):
             existing = trial % 2 == 1
             old = write_old(out) if existing else None
             before = sorted(os.listdir(out_dir))
-            p = subprocess.Popen([KELVIN, "softmax", "-q", "--input", x, "--output", out],
-                                 stderr=subprocess.PIPE, env=env)
-            # Random points spread over the whole run and a little past it:
-            # some land in the final sync and link, some after the end.
-            time.sleep(1.1 * took * (slots[trial] + rng.random()) / trials)
+            fraction = 1.25 * (slots[trial] + rng.random()) / trials
+            p = subprocess.Popen(args + [out], stderr=subprocess.PIPE, env=env)
+            if fraction < 1:
+                run_until(p, int(fraction * size), 0)
+            else:
+                run_until(p, size, 3 * commit * (fraction - 1) / 0.25)
             p.kill()
             code = p.wait()
             p.stderr.close()
@@ -187,7 +224,7 @@ def test_sigkill_at_random_points(writer):
             assert code in (0, -signal.SIGKILL), code
             if os.path.exists(out):
                 os.unlink(out)
-        print(f"{writer}: {rows * cols * 4 >> 20} MiB, run {took:.2f} s, outcomes {outcomes}, "
+        print(f"{writer}: {size >> 20} MiB, commit {commit:.2f} s, outcomes {outcomes}, "
               f"temporaries left {leftovers}")
 
 
