@@ -100,8 +100,10 @@ void check_array_extent(const void* p, std::size_t count, std::size_t size, cons
 
 void check_matrix_extent(const void* data, std::size_t rows, std::size_t cols,
                          std::size_t row_stride, std::size_t size, const char* name) {
-  const std::string what = "(" + std::to_string(rows) + " rows x " + std::to_string(cols) +
-                           " cols, row stride " + std::to_string(row_stride) + ")";
+  // Appended, not "(" + ...: GCC 12 warns falsely (-Wrestrict) on that form.
+  std::string what = "(";
+  what += std::to_string(rows) + " rows x " + std::to_string(cols) + " cols, row stride " +
+          std::to_string(row_stride) + ")";
   // Elements from the first of row 0 to the last of the last row.
   std::size_t span = 0, elements = 0, bytes = 0;
   if (!checked_mul(rows - 1, row_stride, span) || !checked_add(span, cols, elements) ||
