@@ -4,5 +4,6 @@
 #include "kelvin/calibration.hpp"
 #include "kelvin/half.hpp"
 #include "kelvin/runtime.hpp"
+#include "kelvin/sampling.hpp"
 #include "kelvin/softmax.hpp"
 #include "kelvin/types.hpp"
