@@ -85,6 +85,7 @@ struct row_plan {
   const float* x = nullptr;  // dense: the (possibly rewritten) row
   std::size_t n = 0;
   double m = 0, s = 1;         // dense: weights exp((x - m) * s)
+  int guard = 2;               // dense: the exponential's guard (exp_guard_for)
   std::vector<double> blocks;  // dense: block sums
   std::vector<cand> cands;     // list
   std::vector<double> w;       // list: weights
@@ -95,7 +96,6 @@ struct row_plan {
 struct scratch {
   std::vector<cand> cands, tmp;
   std::vector<float> row;  // a row with +inf entries, rewritten
-  std::vector<float> block;
   std::vector<double> w;
   std::vector<std::pair<double, std::int64_t>> keyed;
 };
@@ -139,10 +139,12 @@ class row_sampler {
       const row_scan s = n == 0 ? row_scan{.max = -kInf} : tab_.scan(x, n);
       if (s.has_nan) return row_error::nan_logit;
       m = s.max;
+      low_ = s.low;
       if (m == -kInf) return row_error::all_masked;
       if (m == kInf) {
         x = rewrite_inf(x, n);
         m = 0;
+        low_ = -kInf;
       }
     }
     if (temp == 0) return greedy(x, n, m, p);
@@ -419,12 +421,13 @@ class row_sampler {
     p->m = m;
     // Below 2^-960 every x != m has weight 0 in float, as at 2^-960.
     p->s = std::min(1.0 / t, 0x1p960);
+    p->guard = exp_guard_for(low_, m, p->s);
     const std::size_t nb = (n + kBlock - 1) / kBlock;
     p->blocks.resize(nb);
     double total = 0;
     for (std::size_t b = 0; b < nb; ++b) {
       const std::size_t o = b * kBlock;
-      p->blocks[b] = k_.exp_weights(x + o, std::min(kBlock, n - o), m, p->s, nullptr);
+      p->blocks[b] = k_.exp_weights(x + o, std::min(kBlock, n - o), m, p->s, p->guard, nullptr);
       total += p->blocks[b];
     }
     p->total = total;
@@ -443,6 +446,7 @@ class row_sampler {
   const kernel_table<float>& tab_;
   const sampling_kernels& k_;
   std::size_t min_keep_;
+  double low_ = -kInf;  // the row's min, from the scan (dense plans only)
 };
 
 // The token of uniform u under plan p, and its log-probability under it.
@@ -473,7 +477,7 @@ std::int64_t draw(const row_plan& p, double u, double* logprob) {
     return p.cands[pick].idx;
   }
   // dense: the block, then the entry within its recomputed weights. The
-  // block sums and the walk add the same floats in different orders: where
+  // block sums and the walk add the same doubles in different orders: where
   // rounding leaves the target past a block's end, the block's last entry of
   // positive weight is drawn (a 2^-50 relative effect).
   double cum = 0;
@@ -488,9 +492,9 @@ std::int64_t draw(const row_plan& p, double u, double* logprob) {
     last = true;
   }
   const std::size_t o = b * kBlock, len = std::min(kBlock, p.n - o);
-  thread_local std::vector<float> w;
+  thread_local std::vector<double> w;
   w.resize(len);
-  sampling_kernels_for(active_target()).exp_weights(p.x + o, len, p.m, p.s, w.data());
+  sampling_kernels_for(active_target()).exp_weights(p.x + o, len, p.m, p.s, p.guard, w.data());
   std::size_t pick = len;
   for (std::size_t i = 0; i < len && !last; ++i) {
     cum += w[i];
@@ -503,7 +507,7 @@ std::int64_t draw(const row_plan& p, double u, double* logprob) {
     while (pick > 0 && !(w[pick - 1] > 0)) --pick;
     --pick;
   }
-  *logprob = std::log(static_cast<double>(w[pick])) - std::log(p.total);
+  *logprob = std::log(w[pick]) - std::log(p.total);
   return static_cast<std::int64_t>(o + pick);
 }
 
@@ -514,12 +518,12 @@ void write_distribution(const row_plan& p, double* out, std::size_t n) {
   } else if (p.kind == row_plan::list) {
     for (std::size_t i = 0; i < p.cands.size(); ++i) out[p.cands[i].idx] = p.w[i] / p.total;
   } else {
-    std::vector<float> w(kBlock);
+    std::vector<double> w(kBlock);
     const auto& k = sampling_kernels_for(active_target());
     for (std::size_t o = 0; o < n; o += kBlock) {
       const std::size_t len = std::min(kBlock, n - o);
-      k.exp_weights(p.x + o, len, p.m, p.s, w.data());
-      for (std::size_t i = 0; i < len; ++i) out[o + i] = static_cast<double>(w[i]) / p.total;
+      k.exp_weights(p.x + o, len, p.m, p.s, p.guard, w.data());
+      for (std::size_t i = 0; i < len; ++i) out[o + i] = w[i] / p.total;
     }
   }
 }

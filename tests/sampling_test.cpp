@@ -591,23 +591,29 @@ TEST_P(sampling_kernels_test, first_above_and_exp_weights) {
       double m = -kInf;
       for (std::size_t i = 0; i < n; ++i) m = std::max(m, static_cast<double>(x[i]));
       if (n == 0) m = 0;
-      for (double s : {1.0, 0.37, 25.0, 0x1p960}) {
-        std::vector<float> w(n + 1, -1.0f);
-        const double sum = k.exp_weights(x, n, m, s, w.data());
-        double sw = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-          const double a = (static_cast<double>(x[i]) - m) * s;
-          const double e = std::exp(a);
-          if (a < -104) {
-            ASSERT_EQ(w[i], 0.0f);
-          } else {
-            ASSERT_NEAR(w[i], e, e * 0x1p-23 + 0x1p-149) << a;
+      double low = kInf;
+      for (std::size_t i = 0; i < n; ++i) low = std::min(low, static_cast<double>(x[i]));
+      for (double s : {1.0, 0.37, 25.0, 0x1p310, 0x1p960}) {
+        // Every guard the row allows (2 always; 1 and 0 where its range fits).
+        const int tightest = n == 0 ? 2 : detail::exp_guard_for(low, m, s);
+        for (int guard = 2; guard >= tightest; --guard) {
+          std::vector<double> w(n + 1, -1.0);
+          const double sum = k.exp_weights(x, n, m, s, guard, w.data());
+          double sw = 0;
+          for (std::size_t i = 0; i < n; ++i) {
+            const double a = (static_cast<double>(x[i]) - m) * s;
+            const double e = std::exp(a);
+            if (a < -104) {
+              ASSERT_EQ(w[i], 0.0);
+            } else {
+              ASSERT_NEAR(w[i], e, e * 2e-9) << a;
+            }
+            sw += w[i];
           }
-          sw += w[i];
+          ASSERT_EQ(w[n], -1.0);             // no write past the end
+          ASSERT_NEAR(sum, sw, 1e-13 * sw);  // another order of the same additions
+          ASSERT_EQ(k.exp_weights(x, n, m, s, guard, nullptr), sum);
         }
-        ASSERT_EQ(w[n], -1.0f);  // no write past the end
-        ASSERT_NEAR(sum, sw, 1e-15 * sw);
-        ASSERT_EQ(k.exp_weights(x, n, m, s, nullptr), sum);
       }
     }
   }
@@ -627,7 +633,7 @@ TEST_P(sampling_kernels_test, first_above_and_exp_weights) {
   EXPECT_EQ(k.first_above(y.data(), y.size(), 10.0f), 2u);
   std::vector<float> z(40, -kInfF);
   z[17] = 0;
-  EXPECT_EQ(k.exp_weights(z.data(), z.size(), 0.0, 1.0, nullptr), 1.0);
+  EXPECT_EQ(k.exp_weights(z.data(), z.size(), 0.0, 1.0, 2, nullptr), 1.0);
 }
 
 KELVIN_INSTANTIATE_PER_TARGET(sampling_reference);

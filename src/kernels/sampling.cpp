@@ -23,51 +23,93 @@ using DD = hn::ScalableTag<double>;
 using DS = hn::Rebind<float, DD>;  // one float lane per double lane
 using DF = hn::ScalableTag<float>;
 
-// The argument is formed in double (x - m exact for floats, one rounding for
-// the product), as in the softmax kernels; ExpNegF32 zeroes arguments below
-// -104 and clamps -inf, so no demotion to float underflows into an assist.
-HWY_INLINE hn::Vec<DS> Weights(hn::Vec<DD> x, hn::Vec<DD> m, hn::Vec<DD> s) {
-  const DD d;
-  const DS ds;
-  return hn::DemoteTo(ds, ExpNegF32<2>(d, hn::Mul(hn::Sub(x, m), s)));
-}
+// One vector of weights: the argument (x - m) * s formed in double (x - m is
+// exact for floats), as in the softmax kernels; ExpNegF32 gives exactly 0
+// below -104 (kGuard >= 1; kGuard 0 promises no such argument) and clamps
+// -inf (kGuard 2). On AVX-512 the temperature goes into the exponential's
+// constants (ExpNegF32Scaled), one product fewer per vector.
+template <int kGuard, bool kScaled>
+struct WeightOp {
+  hn::Vec<DD> m, s;
+#if KELVIN_EXP_TWO_TABLES
+  ExpScaledConsts c;
+#endif
+  WeightOp(double mv, double sv)
+      : m(hn::Set(DD(), mv)),
+        s(hn::Set(DD(), sv))
+#if KELVIN_EXP_TWO_TABLES
+        ,
+        c(sv, 1.0 / sv)
+#endif
+  {
+  }
+  HWY_INLINE hn::Vec<DD> operator()(hn::Vec<DD> x) const {
+    const DD d;
+#if KELVIN_EXP_TWO_TABLES
+    if constexpr (kScaled) return ExpNegF32Scaled<kGuard>(d, hn::Sub(x, m), c);
+#endif
+    return ExpNegF32<kGuard>(d, hn::Mul(hn::Sub(x, m), s));
+  }
+};
 
-double ExpWeights(const float* HWY_RESTRICT x, size_t n, double m, double s,
-                  float* HWY_RESTRICT w) {
+template <int kGuard, bool kScaled>
+double ExpWeightsLoop(const float* HWY_RESTRICT x, size_t n, double m, double s,
+                      double* HWY_RESTRICT w) {
   const DD d;
   const DS ds;
   const size_t N = hn::Lanes(d);
-  const auto vm = hn::Set(d, m), vs = hn::Set(d, s);
+  const WeightOp<kGuard, kScaled> op(m, s);
   // Two accumulators: the adds' latency, not the exponential, would bound a
   // single chain on wide targets.
   auto sum0 = hn::Zero(d), sum1 = hn::Zero(d);
   size_t i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    const auto w0 = Weights(hn::PromoteTo(d, hn::LoadU(ds, x + i)), vm, vs);
-    const auto w1 = Weights(hn::PromoteTo(d, hn::LoadU(ds, x + i + N)), vm, vs);
+    const auto w0 = op(hn::PromoteTo(d, hn::LoadU(ds, x + i)));
+    const auto w1 = op(hn::PromoteTo(d, hn::LoadU(ds, x + i + N)));
     if (w != nullptr) {
-      hn::StoreU(w0, ds, w + i);
-      hn::StoreU(w1, ds, w + i + N);
+      hn::StoreU(w0, d, w + i);
+      hn::StoreU(w1, d, w + i + N);
     }
-    sum0 = hn::Add(sum0, hn::PromoteTo(d, w0));
-    sum1 = hn::Add(sum1, hn::PromoteTo(d, w1));
+    sum0 = hn::Add(sum0, w0);
+    sum1 = hn::Add(sum1, w1);
   }
-  if (i < n) {  // the tail through a buffer padded with -inf (weight 0)
+  if (i < n) {  // the tail through a buffer padded with -inf (weight 0, full guard)
     float buf[2 * hn::MaxLanes(DD())];
+    double out[2 * hn::MaxLanes(DD())];
     for (size_t k = 0; k < 2 * N; ++k) {
       buf[k] = i + k < n ? x[i + k] : -std::numeric_limits<float>::infinity();
     }
-    const auto w0 = Weights(hn::PromoteTo(d, hn::LoadU(ds, buf)), vm, vs);
-    const auto w1 = Weights(hn::PromoteTo(d, hn::LoadU(ds, buf + N)), vm, vs);
-    hn::StoreU(w0, ds, buf);
-    hn::StoreU(w1, ds, buf + N);
+    const WeightOp<2, kScaled> tail(m, s);
+    const auto w0 = tail(hn::PromoteTo(d, hn::LoadU(ds, buf)));
+    const auto w1 = tail(hn::PromoteTo(d, hn::LoadU(ds, buf + N)));
+    hn::StoreU(w0, d, out);
+    hn::StoreU(w1, d, out + N);
     if (w != nullptr) {
-      for (size_t k = 0; i + k < n; ++k) w[i + k] = buf[k];
+      for (size_t k = 0; i + k < n; ++k) w[i + k] = out[k];
     }
-    sum0 = hn::Add(sum0, hn::PromoteTo(d, w0));
-    sum1 = hn::Add(sum1, hn::PromoteTo(d, w1));
+    sum0 = hn::Add(sum0, w0);
+    sum1 = hn::Add(sum1, w1);
   }
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(sum0, sum1)));
+}
+
+template <int kGuard>
+double ExpWeightsGuarded(const float* x, size_t n, double m, double s, double* w) {
+#if KELVIN_EXP_TWO_TABLES
+  if (s <= 0x1p300) return ExpWeightsLoop<kGuard, true>(x, n, m, s, w);
+#endif
+  return ExpWeightsLoop<kGuard, false>(x, n, m, s, w);
+}
+
+double ExpWeights(const float* x, size_t n, double m, double s, int guard, double* w) {
+  switch (guard) {
+    case 0:
+      return ExpWeightsGuarded<0>(x, n, m, s, w);
+    case 1:
+      return ExpWeightsGuarded<1>(x, n, m, s, w);
+    default:
+      return ExpWeightsGuarded<2>(x, n, m, s, w);
+  }
 }
 
 size_t FirstAbove(const float* HWY_RESTRICT x, size_t n, float thr) {
@@ -110,13 +152,14 @@ HWY_AFTER_NAMESPACE();
 namespace kelvin::detail {
 namespace {
 
-// kelvin's scalar reference: the same weights from std::exp (a different
-// rounding of the same exponential, within a float ulp), the same zeroing.
-double exp_weights_ref(const float* x, std::size_t n, double m, double s, float* w) {
+// kelvin's scalar reference: the same weights from std::exp (within 2e-9 of
+// the kernels' exponential), the same zeroing below -104.
+double exp_weights_ref(const float* x, std::size_t n, double m, double s, int /*guard*/,
+                       double* w) {
   double sum = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const double a = (static_cast<double>(x[i]) - m) * s;
-    const float e = a >= -104 ? static_cast<float>(std::exp(a)) : 0.0f;
+    const double e = a >= -104 ? std::exp(a) : 0.0;
     if (w != nullptr) w[i] = e;
     sum += e;
   }
