@@ -1,4 +1,4 @@
-// Sampling throughput, microseconds per sampled token (counter us_per_token),
+// Sampling throughput, time per sampled token (counter per_token, wall clock),
 // over the vocabularies of issue 11 (32000, 128256, 262144), 1 and 64 rows,
 // 1 and 2 threads, logits N(0, 3^2): kelvin's greedy, plain temperature
 // (T = 0.8) and default chain (top-k 40, top-p 0.95, min-p 0.05, T = 0.8,
