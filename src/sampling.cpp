@@ -121,6 +121,14 @@ class row_sampler {
     p->w.clear();
     p->blocks.clear();
     const double temp = c_.temperature;
+    if (temp == 0) {  // greedy: one pass (the first max, NaN check on the way)
+      bool nan = false;
+      const std::size_t i = k_.argmax(x, n, &nan);
+      if (nan) return row_error::nan_logit;
+      if (n == 0 || !(x[i] > -kInfF)) return row_error::all_masked;
+      p->token = static_cast<std::int64_t>(i);
+      return row_error::none;
+    }
     const bool topk = c_.top_k > 0 && temp > 0 &&
                       static_cast<std::size_t>(std::max<std::int64_t>(c_.top_k, c_.min_keep)) < n;
     double m;

@@ -617,6 +617,31 @@ TEST_P(sampling_kernels_test, first_above_and_exp_weights) {
       }
     }
   }
+  // argmax: the first max, on rows with ties, masks, +inf and NaN.
+  for (std::size_t n = 0; n <= 300; n += (n < 70 ? 1 : 23)) {
+    for (int kind = 0; kind < 5; ++kind) {
+      std::vector<float> a(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        a[i] = static_cast<float>(static_cast<int>(g() % 7)) - 3.0f;  // many ties
+        if (kind == 1 && i % 3 == 0) a[i] = -kInfF;
+        if (kind == 2) a[i] = -kInfF;
+      }
+      if (kind == 3 && n > 0) a[(n * 5) / 7] = kInfF;
+      if (kind == 4 && n > 0) a[n / 3] = std::numeric_limits<float>::quiet_NaN();
+      std::size_t want = 0;
+      bool want_nan = false;
+      for (std::size_t i = 0; i < n; ++i) {
+        want_nan = want_nan || std::isnan(a[i]);
+        if (a[i] > a[want] || (std::isnan(a[want]) && !std::isnan(a[i]))) want = i;
+      }
+      bool nan = false;
+      const std::size_t got = k.argmax(a.data(), n, &nan);
+      ASSERT_EQ(nan, want_nan) << n << " kind " << kind;
+      if (!want_nan) {
+        ASSERT_EQ(got, want) << n << " kind " << kind;
+      }
+    }
+  }
   // NaN is never <= a threshold; -inf entries weigh 0.
   std::vector<float> y{1, 2, std::numeric_limits<float>::quiet_NaN(),
                        1, 1, 1,

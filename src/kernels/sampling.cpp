@@ -136,11 +136,87 @@ size_t FirstAbove(const float* HWY_RESTRICT x, size_t n, float thr) {
   return n;
 }
 
+// The first index of the max in one pass: per lane the max so far and where
+// it was first seen (a strict compare keeps the earlier index on a tie), four
+// independent lanes sets, then the lanes with the overall max give their
+// smallest index. NaN: *has_nan (the index is then meaningless).
+size_t ArgMax(const float* HWY_RESTRICT x, size_t n, bool* has_nan) {
+  const DF d;
+  const hn::RebindToSigned<DF> di;
+  using VF = hn::Vec<DF>;
+  using VI = hn::Vec<decltype(di)>;
+  const size_t N = hn::Lanes(d);
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  size_t best = 0;
+  float best_v = kNegInf;
+  bool nan = false;
+  size_t i = 0;
+  // Indices live in int32 lanes: rows up to 2^31 entries per kernel call.
+  if (n >= 4 * N && n < (size_t{1} << 31)) {
+    VF m0 = hn::Set(d, kNegInf), m1 = m0, m2 = m0, m3 = m0;
+    const VI iota = hn::Iota(di, 0);
+    VI i0 = iota, i1 = hn::Add(iota, hn::Set(di, static_cast<int32_t>(N))),
+       i2 = hn::Add(iota, hn::Set(di, static_cast<int32_t>(2 * N))),
+       i3 = hn::Add(iota, hn::Set(di, static_cast<int32_t>(3 * N)));
+    VI c0 = i0, c1 = i1, c2 = i2, c3 = i3;
+    const VI step = hn::Set(di, static_cast<int32_t>(4 * N));
+    auto bad = hn::Lt(m0, m0);  // all false
+    for (; i + 4 * N <= n; i += 4 * N) {
+      const VF v0 = hn::LoadU(d, x + i), v1 = hn::LoadU(d, x + i + N);
+      const VF v2 = hn::LoadU(d, x + i + 2 * N), v3 = hn::LoadU(d, x + i + 3 * N);
+      const auto g0 = hn::Gt(v0, m0), g1 = hn::Gt(v1, m1), g2 = hn::Gt(v2, m2), g3 = hn::Gt(v3, m3);
+      m0 = hn::IfThenElse(g0, v0, m0);
+      m1 = hn::IfThenElse(g1, v1, m1);
+      m2 = hn::IfThenElse(g2, v2, m2);
+      m3 = hn::IfThenElse(g3, v3, m3);
+      i0 = hn::IfThenElse(hn::RebindMask(di, g0), c0, i0);
+      i1 = hn::IfThenElse(hn::RebindMask(di, g1), c1, i1);
+      i2 = hn::IfThenElse(hn::RebindMask(di, g2), c2, i2);
+      i3 = hn::IfThenElse(hn::RebindMask(di, g3), c3, i3);
+      c0 = hn::Add(c0, step);
+      c1 = hn::Add(c1, step);
+      c2 = hn::Add(c2, step);
+      c3 = hn::Add(c3, step);
+      bad = hn::Or(
+          bad, hn::Or(hn::Or(hn::IsNaN(v0), hn::IsNaN(v1)), hn::Or(hn::IsNaN(v2), hn::IsNaN(v3))));
+    }
+    nan = !hn::AllFalse(d, bad);
+    alignas(64) float mv[4 * hn::MaxLanes(DF())];
+    alignas(64) int32_t iv[4 * hn::MaxLanes(DF())];
+    hn::StoreU(m0, d, mv);
+    hn::StoreU(m1, d, mv + N);
+    hn::StoreU(m2, d, mv + 2 * N);
+    hn::StoreU(m3, d, mv + 3 * N);
+    hn::StoreU(i0, di, iv);
+    hn::StoreU(i1, di, iv + N);
+    hn::StoreU(i2, di, iv + 2 * N);
+    hn::StoreU(i3, di, iv + 3 * N);
+    best = static_cast<size_t>(iv[0]);
+    best_v = mv[0];
+    for (size_t k = 1; k < 4 * N; ++k) {
+      const size_t ik = static_cast<size_t>(iv[k]);
+      if (mv[k] > best_v || (mv[k] == best_v && ik < best)) {
+        best_v = mv[k];
+        best = ik;
+      }
+    }
+  }
+  for (; i < n; ++i) {
+    if (std::isnan(x[i])) nan = true;
+    if (x[i] > best_v) {
+      best_v = x[i];
+      best = i;
+    }
+  }
+  *has_nan = nan;
+  return best;
+}
+
 }  // namespace sampling_detail
 
 const detail::sampling_kernels* SamplingKernels() {
   static const detail::sampling_kernels k{&sampling_detail::ExpWeights,
-                                          &sampling_detail::FirstAbove};
+                                          &sampling_detail::FirstAbove, &sampling_detail::ArgMax};
   return &k;
 }
 
@@ -173,7 +249,21 @@ std::size_t first_above_ref(const float* x, std::size_t n, float thr) {
   return n;
 }
 
-const sampling_kernels kScalarSampling{&exp_weights_ref, &first_above_ref};
+std::size_t argmax_ref(const float* x, std::size_t n, bool* has_nan) {
+  std::size_t best = 0;
+  float v = -std::numeric_limits<float>::infinity();
+  *has_nan = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (std::isnan(x[i])) *has_nan = true;
+    if (x[i] > v) {
+      v = x[i];
+      best = i;
+    }
+  }
+  return best;
+}
+
+const sampling_kernels kScalarSampling{&exp_weights_ref, &first_above_ref, &argmax_ref};
 
 }  // namespace
 

@@ -19,6 +19,9 @@ struct sampling_kernels {
   double (*exp_weights)(const float* x, std::size_t n, double m, double s, int guard, double* w);
   // The first i with !(x_i <= thr) (x_i > thr or NaN), or n.
   std::size_t (*first_above)(const float* x, std::size_t n, float thr);
+  // The first index of the row's max (0 when every entry is -inf, or n == 0);
+  // *has_nan tells whether any entry is NaN.
+  std::size_t (*argmax)(const float* x, std::size_t n, bool* has_nan);
 };
 
 const sampling_kernels& sampling_kernels_for(const target& t);
