@@ -11,13 +11,6 @@
 #include "kelvin/softmax.hpp"
 #include "src/c_api_status.hpp"
 
-namespace kelvin::detail {
-std::string& c_last_error() noexcept {
-  thread_local std::string message;
-  return message;
-}
-}  // namespace kelvin::detail
-
 namespace {
 
 // The _bf16 / _f16 entry points pass uint16_t arrays as arrays of these.
@@ -142,10 +135,15 @@ KELVIN_C_REDUCE_16(kelvin_log_partition_f16, kLogPartition, kelvin::float16)
 KELVIN_C_REDUCE_16(kelvin_smooth_max_bf16, kSmoothMax, kelvin::bfloat16)
 KELVIN_C_REDUCE_16(kelvin_smooth_max_f16, kSmoothMax, kelvin::float16)
 
-const char* kelvin_last_error(void) { return kelvin::detail::c_last_error().c_str(); }
+const char* kelvin_last_error(void) { return kelvin::detail::c_api_last_error().c_str(); }
 void kelvin_set_num_threads(int n) { kelvin::set_num_threads(n); }
 int kelvin_get_num_threads(void) { return kelvin::get_num_threads(); }
 const char* kelvin_version(void) { return kelvin::version(); }
 const char* kelvin_active_target(void) { return kelvin::active_target(); }
 
 }  // extern "C"
+
+std::string& kelvin::detail::c_api_last_error() noexcept {
+  thread_local std::string message;
+  return message;
+}

@@ -1,8 +1,9 @@
 // The C ABI's error translation, shared by every family's C entry points
 // (src/c_api.cpp, src/STEM_c_api.cpp): exceptions become a kelvin_status plus
-// a thread-local message for kelvin_last_error().
+// the thread-local message kelvin_last_error() returns.
 #pragma once
 
+#include <exception>
 #include <new>
 #include <string>
 
@@ -11,26 +12,28 @@
 
 namespace kelvin::detail {
 
-// The message kelvin_last_error() returns on this thread (defined in c_api.cpp).
-std::string& c_last_error() noexcept;
+// The message behind kelvin_last_error() on this thread (src/c_api.cpp).
+std::string& c_api_last_error() noexcept;
 
+// Runs f, mapping what it throws to a status (and the message).
 template <class F>
 kelvin_status guarded(F&& f) noexcept {
+  std::string& message = c_api_last_error();
   try {
     f();
-    c_last_error().clear();
+    message.clear();
     return KELVIN_OK;
   } catch (const kelvin::error& e) {
-    c_last_error() = e.what();
+    message = e.what();
     return static_cast<kelvin_status>(e.code());
   } catch (const std::bad_alloc&) {
-    c_last_error() = "out of memory";
+    message = "out of memory";
     return KELVIN_OUT_OF_MEMORY;
   } catch (const std::exception& e) {
-    c_last_error() = std::string("internal error: ") + e.what();
+    message = std::string("internal error: ") + e.what();
     return KELVIN_INTERNAL_ERROR;
   } catch (...) {
-    c_last_error() = "internal error";
+    message = "internal error";
     return KELVIN_INTERNAL_ERROR;
   }
 }

@@ -23,6 +23,7 @@
 #include "kelvin/runtime.hpp"
 #include "kelvin/types.hpp"
 #include "tools/kelvin/byte_io.hpp"
+#include "tools/kelvin/calibrate_command.hpp"
 #include "tools/kelvin/commands.hpp"
 #include "tools/kelvin/files.hpp"
 #include "tools/kelvin/numbers.hpp"
@@ -35,7 +36,7 @@ constexpr int kExitInternal = 1;
 constexpr int kExitUsage = 2;
 
 constexpr std::string_view kSubcommands =
-    "demo, info, plot, sample, softmax, log-softmax, log-partition, smooth-max";
+    "calibrate, demo, info, plot, sample, softmax, log-softmax, log-partition, smooth-max";
 
 void print_error(std::string_view message) {
   // Exactly one line, even when the message quotes input that holds a newline.
@@ -209,7 +210,8 @@ int run(int argc, char** argv) {
       "  kelvin softmax -t 0.7 --input logits.npy --output probs.npy\n"
       "  kelvin log-partition --axis 0 --header --input table.csv --output -\n"
       "  kelvin plot -t 0.1,1,10 -- 1 5 7 10\n"
-      "  kelvin sample -t 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 --seed 7 -- 2 1 0 -1");
+      "  kelvin sample -t 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 --seed 7 -- 2 1 0 -1\n"
+      "  kelvin calibrate --logits val.npy --labels val_labels.npy --apply-to test.npy -o p.npy");
 
   CLI::App* demo = app.add_subcommand("demo", "the blog post's example, computed and drawn");
   CLI::App* info = app.add_subcommand("info", "version, SIMD targets and threads");
@@ -243,6 +245,7 @@ int run(int argc, char** argv) {
   add_row_options(plot, args);
   plot->add_option("--width", plot_width, "cells in a full bar, p = 1 (default 40)")
       ->type_name("N");
+  const calibrate_command calibrate = add_calibrate_command(app);
 
   sample_args sample_opts;
   CLI::App* sample_cmd = add_sample_command(app, sample_opts);
@@ -268,6 +271,8 @@ int run(int argc, char** argv) {
   } else if (app.got_subcommand(sample_cmd)) {
     sample_opts.values.insert(sample_opts.values.end(), split.values.begin(), split.values.end());
     out = run_sample(sample_opts);
+  } else if (app.got_subcommand(calibrate.sub)) {
+    out = run_calibrate(*calibrate.args);
   } else if (app.got_subcommand(plot)) {
     args.values.insert(args.values.end(), split.values.begin(), split.values.end());
     out = run_plot(args, plot_width);
