@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -95,7 +96,8 @@ struct row_plan {
 
 struct scratch {
   std::vector<cand> cands, tmp;
-  std::vector<float> row;  // a row with +inf entries, rewritten
+  std::vector<float> row;     // a row with +inf entries, rewritten
+  std::vector<float> sample;  // select_top's strided sample
   std::vector<double> w;
   std::vector<std::pair<double, std::int64_t>> keyed;
 };
@@ -216,13 +218,37 @@ class row_sampler {
   // The k first entries in `before` order, sorted; false on a NaN. Entries
   // enter a buffer only above the k-th largest seen so far (a strict compare:
   // a later equal entry loses the tie), so the scan is the kernel's threshold
-  // test almost everywhere.
+  // test almost everywhere. Long rows start from a guess: a value of a strided
+  // sample that about 4k entries should exceed. Any start t is exact as long
+  // as k entries exceed it (then the k largest all do); when fewer do (ties,
+  // odd data) the pass is redone from -inf.
   bool select_top(const float* x, std::size_t n, std::size_t k, std::vector<cand>* out) const {
+    float start = -kInfF;
+    constexpr std::size_t kSample = 1024;
+    if (n >= 8 * kSample && k * 64 <= n) {
+      std::vector<float>& smp = sc_.sample;
+      smp.resize(kSample);
+      const std::size_t stride = n / kSample;
+      for (std::size_t j = 0; j < kSample; ++j) {
+        smp[j] = x[j * stride];
+        if (std::isnan(smp[j])) return false;
+      }
+      const std::size_t q = std::min(kSample - 1, 4 * k * kSample / n + 1);
+      std::nth_element(smp.begin(), smp.begin() + static_cast<std::ptrdiff_t>(q), smp.end(),
+                       std::greater<>());
+      start = smp[q];
+    }
+    if (!select_above(x, n, k, start, out)) return false;
+    if (out->size() < k && start > -kInfF) return select_above(x, n, k, -kInfF, out);
+    return true;
+  }
+
+  bool select_above(const float* x, std::size_t n, std::size_t k, float thr,
+                    std::vector<cand>* out) const {
     std::vector<cand>& buf = *out;
     buf.clear();
     const std::size_t cap = std::max<std::size_t>(2 * k, 64);
     buf.reserve(cap);
-    float thr = -kInfF;
     std::size_t i = 0;
     while (i < n) {
       i += k_.first_above(x + i, n - i, thr);
@@ -230,7 +256,8 @@ class row_sampler {
       if (std::isnan(x[i])) return false;
       buf.push_back({x[i], static_cast<std::int64_t>(i)});
       if (buf.size() == cap) {
-        std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.end(), before);
+        std::nth_element(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(k - 1), buf.end(),
+                         before);
         buf.resize(k);
         thr = buf[k - 1].x;
       }

@@ -281,6 +281,29 @@ TEST_P(sampling_reference, adversarial_logits_every_mode) {
   for (const auto& [what, x] : rows) {
     for (const opts& c : mode_configs()) expect_matches_reference(x, c, what);
   }
+  // Long rows: top-k starts from a sampled threshold, redone from -inf when
+  // fewer than k entries pass it (ties, sorted rows). Only the top-k modes
+  // (the others do not sample), to keep the test short.
+  rows.clear();
+  {
+    std::mt19937_64 g(8);
+    std::vector<float> x(20000);
+    for (float& v : x) v = -static_cast<float>(g() % 4);
+    rows.emplace_back("long_ties", x);
+    rows.emplace_back("long_equal", std::vector<float>(20000, 1.5f));
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i) * 1e-3f;
+    rows.emplace_back("long_ascending", x);
+    std::reverse(x.begin(), x.end());
+    rows.emplace_back("long_descending", x);
+    x = normal_logits(20000, 9);
+    for (std::size_t i = 0; i < x.size(); i += 19) x[i] = 12.0f;  // the sample's entries tie
+    rows.emplace_back("long_sample_ties", x);
+  }
+  for (const auto& [what, x] : rows) {
+    for (const opts& c : mode_configs()) {
+      if (c.top_k > 0) expect_matches_reference(x, c, what);
+    }
+  }
 }
 
 // Ties at the boundaries, where exact arithmetic decides: equal weights sum
