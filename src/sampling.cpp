@@ -131,8 +131,8 @@ class row_sampler {
       p->token = static_cast<std::int64_t>(i);
       return row_error::none;
     }
-    const bool topk = c_.top_k > 0 && temp > 0 &&
-                      static_cast<std::size_t>(std::max<std::int64_t>(c_.top_k, c_.min_keep)) < n;
+    const bool topk =
+        c_.top_k > 0 && static_cast<std::size_t>(std::max<std::int64_t>(c_.top_k, c_.min_keep)) < n;
     double m;
     if (topk) {
       // Selection finds NaN (never <= the threshold) and the max on its way.
@@ -157,7 +157,6 @@ class row_sampler {
         low_ = -kInf;
       }
     }
-    if (temp == 0) return greedy(x, n, m, p);
     p->x = x;
     p->n = n;
     const bool first = c_.order == sampling_order::temperature_first;
@@ -199,6 +198,7 @@ class row_sampler {
   }
 
  private:
+  // Greedy where a dynamic temperature came out 0: the first max of the row.
   row_error greedy(const float* x, std::size_t n, double m, row_plan* p) {
     p->kind = row_plan::greedy;
     // The first entry > the float below m is the first entry equal to m.
