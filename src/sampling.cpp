@@ -177,15 +177,21 @@ class row_sampler {
     }
     const double tau = first ? t_first : 1.0;  // the truncations' temperature
     std::vector<cand>& l = p->cands;
+    double row_mass = 0;  // > 0: top-p's candidates are a subset, this the row's mass
     if (!topk) {
-      if (c_.typical_p < 1 || c_.top_p < 1) {
+      if (c_.typical_p < 1) {
         live_list(x, n, &l);
+      } else if (c_.top_p < 1) {
+        if (!top_p_candidates(x, n, m, tau, &l, &row_mass)) {
+          live_list(x, n, &l);
+          row_mass = 0;
+        }
       } else {
         min_p_prefilter(x, n, m, tau, &l);
       }
     }
     if (c_.typical_p < 1) typical(tau, &l);
-    if (c_.top_p < 1) top_p(tau, &l);
+    if (c_.top_p < 1) top_p(tau, &l, row_mass);
     if (c_.min_p > 0) min_p(tau, &l);
     double t = t_first;
     if (!first) t = dynamic ? dynamic_t_list(l) : temp;
@@ -273,6 +279,46 @@ class row_sampler {
     for (std::size_t i = 0; i < n; ++i) {
       if (x[i] > -kInfF) l->push_back({x[i], static_cast<std::int64_t>(i)});
     }
+  }
+
+  // top-p without top-k or typical on a long row: the candidates are the
+  // entries above a logit threshold read off a strided sample, kept only if
+  // they hold clearly more than top_p of the row's mass (the exponential
+  // kernel's sum), so that the nucleus, a prefix of the logit ranking, lies
+  // inside them; and at least min_keep of them. False: use every entry.
+  bool top_p_candidates(const float* x, std::size_t n, double m, double tau, std::vector<cand>* l,
+                        double* row_mass) const {
+    constexpr std::size_t kSample = 1024;
+    if (n < 8 * kSample || !(tau < kInf)) return false;
+    const double s = std::min(1.0 / tau, 0x1p960);
+    const double full = k_.exp_weights(x, n, m, s, exp_guard_for(low_, m, s), nullptr);
+    std::vector<float>& smp = sc_.sample;
+    smp.resize(kSample);
+    const std::size_t stride = n / kSample;
+    for (std::size_t j = 0; j < kSample; ++j) smp[j] = x[j * stride];
+    std::sort(smp.begin(), smp.end(), std::greater<>());
+    double sample_mass = 0;
+    for (float v : smp) sample_mass += std::exp((static_cast<double>(v) - m) * s);
+    // Where the sample reaches half way between top_p and 1, then twice as
+    // deep: a margin against the sample's error.
+    const double want = (c_.top_p + (1 - c_.top_p) / 2) * sample_mass;
+    double cum = 0;
+    std::size_t j = 0;
+    while (j + 1 < kSample && cum < want) cum += std::exp((static_cast<double>(smp[j++]) - m) * s);
+    const float theta = smp[std::min(kSample - 1, 2 * j + 16)];
+    if (!(theta > -kInfF)) return false;
+    l->clear();
+    double mass = 0;
+    for (std::size_t i = 0; i < n;) {
+      i += k_.first_above(x + i, n - i, theta);
+      if (i >= n) break;
+      l->push_back({x[i], static_cast<std::int64_t>(i)});
+      mass += std::exp((static_cast<double>(x[i]) - m) / tau);
+      ++i;
+    }
+    if (l->size() < min_keep_ || !(mass >= c_.top_p * full * (1 + 1e-6))) return false;
+    *row_mass = full;
+    return true;
   }
 
   // min-p alone on a whole row: only entries that can pass (a threshold a
@@ -390,9 +436,12 @@ class row_sampler {
     nucleus(l, c_.typical_p, total);
   }
 
-  void top_p(double tau, std::vector<cand>* l) {
+  // `row_mass` > 0: l holds only the largest logits of the row (it includes
+  // the max) and the mass to reach is top_p times this, the whole row's.
+  void top_p(double tau, std::vector<cand>* l, double row_mass = 0) {
     double mc;
-    const double total = list_weights(*l, tau, &mc);
+    double total = list_weights(*l, tau, &mc);
+    if (row_mass > 0) total = row_mass;
     sc_.keyed.resize(l->size());
     for (std::size_t i = 0; i < l->size(); ++i) {
       sc_.keyed[i] = {-static_cast<double>((*l)[i].x), static_cast<std::int64_t>(i)};

@@ -284,10 +284,11 @@ TEST_P(sampling_reference, adversarial_logits_every_mode) {
 }
 
 // Long rows: top-k starts from a sampled threshold, redone from -inf when
-// fewer than k entries pass it (ties, sorted rows). Only the top-k modes (the
-// others do not sample) on the active target (first_above is checked on every
-// target below), to keep the test short.
-TEST(sampling, long_rows_top_k_from_a_sampled_threshold) {
+// fewer than k entries pass it (ties, sorted rows), and top-p alone takes its
+// candidates above a sampled threshold, or every entry when they hold too
+// little mass. Only those modes (the others do not sample) on the active
+// target (the kernels are checked on every target below), to keep it short.
+TEST(sampling, long_rows_top_k_and_top_p_from_a_sampled_threshold) {
   std::vector<std::pair<const char*, std::vector<float>>> rows;
   {
     std::mt19937_64 g(8);
@@ -305,7 +306,7 @@ TEST(sampling, long_rows_top_k_from_a_sampled_threshold) {
   }
   for (const auto& [what, x] : rows) {
     for (const opts& c : mode_configs()) {
-      if (c.top_k > 0) expect_matches_reference(x, c, what);
+      if (c.top_k > 0 || (c.top_p < 1 && c.typical_p == 1)) expect_matches_reference(x, c, what);
     }
   }
 }
