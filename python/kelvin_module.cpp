@@ -122,6 +122,40 @@ std::string shape_str(const std::vector<py::ssize_t>& s) {
 
 std::vector<py::ssize_t> shape_of(const py::array& a) { return {a.shape(), a.shape() + a.ndim()}; }
 
+// An array whose strides reach farther than the address space (as_strided
+// can build one) is rejected before anything reads it: NumPy would crash
+// copying it, and the byte-range arithmetic below would overflow.
+void check_extent(const py::array& a, const char* name) {
+  std::size_t above = 0, below = 0;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    if (a.shape(d) == 0) return;  // empty: nothing is read
+  }
+  bool overflow = false;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    const py::ssize_t st = a.strides(d);
+    const std::size_t mag =
+        st < 0 ? std::size_t{0} - static_cast<std::size_t>(st) : static_cast<std::size_t>(st);
+    std::size_t reach = 0;
+    std::size_t& side = st < 0 ? below : above;
+    overflow = overflow ||
+               __builtin_mul_overflow(static_cast<std::size_t>(a.shape(d) - 1), mag, &reach) ||
+               __builtin_add_overflow(side, reach, &side);
+  }
+  std::size_t total = 0, end = 0;
+  const auto at = reinterpret_cast<std::uintptr_t>(a.data());
+  overflow = overflow ||
+             __builtin_add_overflow(above, static_cast<std::size_t>(a.itemsize()), &above) ||
+             __builtin_add_overflow(above, below, &total) ||
+             total > static_cast<std::size_t>(PTRDIFF_MAX) || at < below ||
+             __builtin_add_overflow(at, above, &end);
+  if (overflow) {
+    std::vector<py::ssize_t> strides(a.strides(), a.strides() + a.ndim());
+    raise(PyExc_ValueError, std::string(name) + " has shape " + shape_str(shape_of(a)) +
+                                " and strides " + shape_str(strides) +
+                                " (bytes): they reach beyond the address space");
+  }
+}
+
 // ---- x ----------------------------------------------------------------------
 
 struct input {
@@ -153,6 +187,7 @@ input as_float_array(py::handle x) {
             "instead, e.g. x.filled(-numpy.inf)");
     }
     in.a = py::reinterpret_borrow<py::array>(x);
+    check_extent(in.a, "x");
   } else {
     try {
       in.a = np().asarray(x);
@@ -522,6 +557,7 @@ class call {
       raise(PyExc_TypeError, "out must be a numpy.ndarray (got " + type_name(out) + ")");
     }
     auto o = py::reinterpret_borrow<py::array>(out);
+    check_extent(o, "out");
     const py::dtype dt = in_.a.dtype();
     if (!o.dtype().equal(dt) || !native_byte_order(o.dtype())) {
       raise(PyExc_TypeError,
@@ -736,6 +772,10 @@ PYBIND11_MODULE(_kelvin, m) {
   py::options options;
   options.disable_function_signatures();
   m.attr("__version__") = kelvin::version();
+  // NumPy's callables now, under the import lock: looked up on the first
+  // call instead, two threads could meet in np()'s static initialiser, one
+  // holding the GIL and waiting for the other, which waits for the GIL.
+  kp::np();
 
   py::register_exception_translator([](std::exception_ptr p) {
     try {
@@ -764,8 +804,8 @@ PYBIND11_MODULE(_kelvin, m) {
   m.def(
       "set_target", [](const std::string& name) { kelvin::set_target(name); }, py::arg("name"),
       "Runs the kernels on the named supported target ('' or 'BEST': the best one).\n"
-      "Raises ValueError for an unknown or unsupported target. Not thread-safe with\n"
-      "concurrent kelvin calls: set it up front.");
+      "Raises ValueError for an unknown or unsupported target. Safe while other threads\n"
+      "call kelvin: a call keeps the target it started with.");
   m.def(
       "set_num_threads",
       [](py::handle n) {

@@ -25,11 +25,14 @@ KELVIN_API std::vector<std::string> supported_targets();
 
 // Selects a supported target by name (case-insensitive); "" or "BEST" picks
 // the best one. Throws kelvin::error for an unknown or unsupported target.
-// Not thread-safe with concurrent kelvin calls: set it up front.
+// Safe while other calls run: a call reads the target once when it starts
+// and keeps it to the end, so it returns the old target's result or the new
+// one's, never a mix (docs/threads.md).
 KELVIN_API void set_target(const std::string& name);
 
 // Default number of threads for calls whose options say threads = 0.
-// n = 0: all cores (the initial setting).
+// n = 0: all cores (the initial setting). Safe while other calls run; a call
+// reads it once when it starts (and results never depend on it).
 KELVIN_API void set_num_threads(int n);
 // The resolved default: the number set, or the core count after set(0).
 KELVIN_API int get_num_threads() noexcept;

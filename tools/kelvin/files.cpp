@@ -34,6 +34,9 @@ constexpr std::size_t kDefaultChunkBytes = std::size_t{8} << 20;
 // File-to-file blocks: small enough to stay in a core's L2 from read to
 // write (see run_parallel_blocks).
 constexpr std::size_t kParallelBlockBytes = std::size_t{128} << 10;
+constexpr std::uint64_t kMaxChunkBytes = std::uint64_t{1} << 40;
+// The most data a result may hold: what the .npy reader accepts for an input.
+constexpr std::uint64_t kMaxResultBytes = std::uint64_t{1} << 62;
 
 enum class file_format { npy, csv, tsv, text };  // text: CSV or TSV, from the first line
 
@@ -75,7 +78,12 @@ std::size_t parse_size(const std::string& text) {
   if (digits == 0 || digits > 12 || shift < 0) {
     throw usage_error("--chunk-size must be a size such as 16M, 256k or 4096 (got '" + text + "')");
   }
-  const std::uint64_t n = std::stoull(text.substr(0, digits)) << shift;
+  const std::uint64_t digits_value = std::stoull(text.substr(0, digits));
+  // Checked: 999999999999G would wrap around to a small size.
+  if (digits_value > (kMaxChunkBytes >> shift)) {
+    throw usage_error("--chunk-size " + text + " is too large (at most 1T)");
+  }
+  const std::uint64_t n = digits_value << shift;
   if (n == 0) throw usage_error("--chunk-size must be > 0");
   return static_cast<std::size_t>(n);
 }
@@ -263,6 +271,19 @@ axis_layout resolve_axis(const compute_args& a, const typed_input<T>& t, bool re
   // The CSV's row count stays unknown in the output shape unless the rows
   // are what the axis reduces.
   l.out_rows_unknown = t.rows_unknown && !(reduce && l.ax == 0);
+  // A reduction over an empty axis has a value per slice: (2^40, 2^40, 0)
+  // along the last axis would be 2^80 results, past any file (and past
+  // uint64 arithmetic, where it would wrap to a small count).
+  if (reduce && !l.out_rows_unknown) {
+    std::uint64_t count = 1;
+    for (const std::uint64_t d : l.out_shape) {
+      if (d != 0 && count > kMaxResultBytes / sizeof(T) / d) {
+        throw usage_error(t.name + ": the result's shape " + format_shape(l.out_shape) +
+                          " is too large (its data would exceed 2^62 bytes)");
+      }
+      count *= d;
+    }
+  }
   return l;
 }
 

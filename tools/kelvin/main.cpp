@@ -12,6 +12,7 @@
 // docs/cli.md is the user guide.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -29,6 +30,7 @@
 #include "tools/kelvin/numbers.hpp"
 #include "tools/kelvin/operations.hpp"
 #include "tools/kelvin/sample_command.hpp"
+#include "tools/kelvin/output_file.hpp"
 
 namespace kelvin::cli {
 namespace {
@@ -296,8 +298,9 @@ int run(int argc, char** argv) {
     }
   }
 
+  errno = 0;
   if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
-    print_error("cannot write the output");
+    print_error("cannot write " + errno_message("<stdout>", errno != 0 ? errno : EIO));
     return kExitInternal;
   }
   return 0;
@@ -310,6 +313,7 @@ int main(int argc, char** argv) {
   using kelvin::cli::kExitInternal;
   using kelvin::cli::kExitUsage;
   using kelvin::cli::print_error;
+  kelvin::cli::ignore_file_size_signal();
   try {
     return kelvin::cli::run(argc, argv);
   } catch (const kelvin::cli::usage_error& e) {
