@@ -57,10 +57,18 @@
 #define KELVIN_TARGET_SCALAR(X)
 #endif
 
-#define KELVIN_FOREACH_TARGET(X)                                                           \
-  KELVIN_TARGET_AVX3_DL(X)                                                                 \
-  KELVIN_TARGET_AVX3(X)                                                                    \
-  KELVIN_TARGET_AVX2(X) KELVIN_TARGET_SSE4(X) KELVIN_TARGET_SSSE3(X) KELVIN_TARGET_SVE2(X) \
-      KELVIN_TARGET_SVE(X) KELVIN_TARGET_NEON(X) KELVIN_TARGET_EMU128(X) KELVIN_TARGET_SCALAR(X)
+// clang-format off (it reflows this list differently on each run)
+#define KELVIN_FOREACH_TARGET(X) \
+  KELVIN_TARGET_AVX3_DL(X)       \
+  KELVIN_TARGET_AVX3(X)          \
+  KELVIN_TARGET_AVX2(X)          \
+  KELVIN_TARGET_SSE4(X)          \
+  KELVIN_TARGET_SSSE3(X)         \
+  KELVIN_TARGET_SVE2(X)          \
+  KELVIN_TARGET_SVE(X)           \
+  KELVIN_TARGET_NEON(X)          \
+  KELVIN_TARGET_EMU128(X)        \
+  KELVIN_TARGET_SCALAR(X)
+// clang-format on
 
 #endif  // KELVIN_KERNELS_TARGET_LIST_H_
