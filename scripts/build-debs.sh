@@ -7,7 +7,7 @@
 # Usage: scripts/build-debs.sh   (with ccache, set CMAKE_CXX_COMPILER_LAUNCHER)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh lintian help2man dpkg-dev file
 build=build/deb
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr -DKELVIN_DEBIAN=ON \
   -DKELVIN_BUILD_TESTS=OFF -DKELVIN_BUILD_BENCH=OFF -DKELVIN_BUILD_TOOLS=ON -DKELVIN_BUILD_PYTHON=ON \
@@ -40,7 +40,7 @@ pc_flags=$(PKG_CONFIG_LIBDIR="$libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root" 
 cc -o "$build/pkg_config_consumer" tests/install/consumer/main.c $pc_flags
 LD_LIBRARY_PATH="$libdir" "$build/pkg_config_consumer"
 LD_LIBRARY_PATH="$libdir" "$root/usr/bin/kelvin" softmax -t 10 -- 1 5 7 10
-man -l "$root/usr/share/man/man1/kelvin.1.gz" >/dev/null
+zcat "$root/usr/share/man/man1/kelvin.1.gz" | grep -q "^.SH COMMANDS"
 (cd /tmp && LD_LIBRARY_PATH="$libdir" PYTHONPATH="$root/usr/lib/python3/dist-packages" \
    /usr/bin/python3 -c "import kelvin, sys; assert kelvin.__file__.startswith('$root'), kelvin.__file__; \
 print('python3-kelvin', kelvin.__version__, kelvin.softmax([1, 5, 7, 10], temperature=10))")
