@@ -47,7 +47,9 @@ class CMakeBuild(build_ext):
         # commands match theirs and the wheel reuses their objects.
         build_dir = ROOT / "build" / "wheel"
         env = dict(os.environ)
-        env.setdefault("CCACHE_BASEDIR", str(ROOT))
+        basedir = env.get("CCACHE_BASEDIR")
+        if not basedir or not ROOT.is_relative_to(Path(basedir).resolve()):
+            env["CCACHE_BASEDIR"] = str(ROOT)
         env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
         configure = [
             "cmake", "-S", str(ROOT), "-B", str(build_dir),
