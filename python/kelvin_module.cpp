@@ -858,5 +858,9 @@ PYBIND11_MODULE(_kelvin, m) {
         "The number of threads calls use at most (all cores unless set_num_threads chose fewer).");
 
   // The families built on the core, each in its private submodule, one line each:
-  // kp::bind_STEM(m.def_submodule("_STEM"));
+  // py::module_ stem = m.def_submodule("_STEM"); kp::bind_STEM(stem);
+  py::module_ calibration = m.def_submodule("_calibration");
+  kp::bind_calibration(calibration);
+  py::module_ sampling = m.def_submodule("_sampling");
+  kp::bind_sampling(sampling);
 }

@@ -115,3 +115,8 @@ const char* kelvin_active_target(void);
 #endif
 
 #endif /* KELVIN_KELVIN_H_ */
+
+/* The families built on the softmax core, one C header each (each includes
+ * this one; its include guard keeps the nesting finite). */
+#include "kelvin/calibration.h"
+#include "kelvin/sampling.h"

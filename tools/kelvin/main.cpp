@@ -5,6 +5,7 @@
 //   kelvin softmax -t 0.5 --input x.npy --output y.npy   files and streams
 //   kelvin plot -t 0.1,1,10 -- 1 5 7 10          bar charts of one row
 //   kelvin info                                  version, SIMD targets, threads
+//   kelvin sample -t 0.8 --top-k 40 -- 2 1 0     the next token (sample_command.hpp)
 //
 // Exit codes (DESIGN.md section 6): 0 success, 2 bad input (one line on
 // stderr, nothing on stdout, no output file), 1 internal or I/O failure.
@@ -22,9 +23,11 @@
 #include "kelvin/runtime.hpp"
 #include "kelvin/types.hpp"
 #include "tools/kelvin/byte_io.hpp"
+#include "tools/kelvin/calibrate_command.hpp"
 #include "tools/kelvin/commands.hpp"
 #include "tools/kelvin/files.hpp"
 #include "tools/kelvin/numbers.hpp"
+#include "tools/kelvin/sample_command.hpp"
 
 namespace kelvin::cli {
 namespace {
@@ -33,7 +36,7 @@ constexpr int kExitInternal = 1;
 constexpr int kExitUsage = 2;
 
 constexpr std::string_view kSubcommands =
-    "demo, info, plot, softmax, log-softmax, log-partition, smooth-max";
+    "calibrate, demo, info, plot, sample, softmax, log-softmax, log-partition, smooth-max";
 
 void print_error(std::string_view message) {
   // Exactly one line, even when the message quotes input that holds a newline.
@@ -47,7 +50,7 @@ void print_error(std::string_view message) {
 // The subcommands that take a row of values after "--".
 bool is_compute_subcommand(std::string_view s) {
   return s == "softmax" || s == "log-softmax" || s == "log-partition" || s == "smooth-max" ||
-         s == "plot";
+         s == "plot" || s == "sample";
 }
 
 struct split_args {
@@ -206,7 +209,9 @@ int run(int argc, char** argv) {
       "  kelvin smooth-max -t 0.5 -- 1 2 3\n"
       "  kelvin softmax -t 0.7 --input logits.npy --output probs.npy\n"
       "  kelvin log-partition --axis 0 --header --input table.csv --output -\n"
-      "  kelvin plot -t 0.1,1,10 -- 1 5 7 10");
+      "  kelvin plot -t 0.1,1,10 -- 1 5 7 10\n"
+      "  kelvin sample -t 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 --seed 7 -- 2 1 0 -1\n"
+      "  kelvin calibrate --logits val.npy --labels val_labels.npy --apply-to test.npy -o p.npy");
 
   CLI::App* demo = app.add_subcommand("demo", "the blog post's example, computed and drawn");
   CLI::App* info = app.add_subcommand("info", "version, SIMD targets and threads");
@@ -240,6 +245,10 @@ int run(int argc, char** argv) {
   add_row_options(plot, args);
   plot->add_option("--width", plot_width, "cells in a full bar, p = 1 (default 40)")
       ->type_name("N");
+  const calibrate_command calibrate = add_calibrate_command(app);
+
+  sample_args sample_opts;
+  CLI::App* sample_cmd = add_sample_command(app, sample_opts);
 
   split_args split = normalize(argc, argv);
   std::vector<std::string> reversed = std::move(split.options);
@@ -259,6 +268,11 @@ int run(int argc, char** argv) {
     out = run_demo();
   } else if (app.got_subcommand(info)) {
     out = run_info();
+  } else if (app.got_subcommand(sample_cmd)) {
+    sample_opts.values.insert(sample_opts.values.end(), split.values.begin(), split.values.end());
+    out = run_sample(sample_opts);
+  } else if (app.got_subcommand(calibrate.sub)) {
+    out = run_calibrate(*calibrate.args);
   } else if (app.got_subcommand(plot)) {
     args.values.insert(args.values.end(), split.values.begin(), split.values.end());
     out = run_plot(args, plot_width);
