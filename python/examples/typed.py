@@ -1,4 +1,5 @@
-"""kelvin under a type checker: `python3 -m mypy --strict python/examples/typed.py`
+"""kelvin under a type checker (the softmax family, calibration, sampling):
+`python3 -m mypy --strict python/examples/typed.py`
 passes with the package's stubs (kelvin/*.pyi, py.typed), and the script runs.
 
     python3 python/examples/typed.py
@@ -8,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 import kelvin
+import kelvin.calibration
 
 
 def hardmax_then_uniform(logits: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
@@ -19,6 +21,20 @@ def per_row_log_partition(batch: npt.NDArray[np.float64], temperatures: list[flo
     """The sum over rows of log Z, one temperature per row."""
     log_z = kelvin.log_partition(batch, temperature=np.asarray(temperatures), axis=-1)
     return float(np.sum(log_z))
+
+
+def calibrated(logits: npt.NDArray[np.float64], labels: npt.NDArray[np.int64]) -> float:
+    """The temperature that minimises the NLL of softmax(logits / T) at labels."""
+    fit: kelvin.calibration.FitResult = kelvin.calibration.fit_temperature(logits, labels)
+    assert fit.nll_after <= fit.nll_before
+    return fit.temperature
+
+
+def next_tokens(logits: npt.NDArray[np.float32], step: int) -> list[int]:
+    """One token per row: top-k 2 at T = 0.8, and the greedy token at T = 0."""
+    tokens = kelvin.sample(logits, temperature=0.8, top_k=2, seed=7, step=step)
+    greedy = kelvin.sample(logits[0], temperature=0)
+    return [int(t) for t in np.atleast_1d(tokens)] + [int(greedy)]
 
 
 def main() -> None:
@@ -36,6 +52,14 @@ def main() -> None:
     kelvin.set_num_threads(threads)
     smooth = kelvin.smooth_max(x, temperature=0.5)
     print("smooth max:", float(smooth))
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(200, 5)) * 3
+    labels = np.array([rng.choice(5, p=p) for p in kelvin.softmax(logits, temperature=2.0)])
+    print("fitted T:", round(calibrated(logits, labels), 2))
+    rows = np.array([[1, 5, 7, 10], [10, 7, 5, 1]], np.float32)
+    print("tokens:", next_tokens(rows, step=0))
+    kept = kelvin.sampling_distribution(rows, top_k=2)
+    print("kept per row:", (kept > 0).sum(axis=1))
 
 
 if __name__ == "__main__":
