@@ -3,6 +3,9 @@
 - mypy.stubtest: every public name of every kelvin module that exists has a
   stub with the same parameters and defaults, and every stub names something
   real (modules whose stubs wait for their family to land are left out);
+- every function in a stub, each overload included, has the runtime's
+  parameter names in order and its defaults (stubtest cannot tell for
+  overloads, nor for the extension's builtins);
 - mypy --strict accepts python/examples/typed.py and rejects misuse at the
   expected lines, so the stubs are seen and are not Any.
 
@@ -10,7 +13,10 @@ mypy comes from Debian (python3-mypy); KELVIN_MYPY_CACHE_DIR keeps its cache
 between runs.
 """
 
+import ast
+import importlib
 import importlib.util
+import inspect
 import os
 import re
 import subprocess
@@ -71,6 +77,39 @@ def test_stubs_match_runtime(tmp_path):
     r = run(["mypy.stubtest", "--mypy-config-file", str(config), "--allowlist", str(allowlist),
              "--ignore-unused-allowlist", "kelvin"], env)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def stub_functions(module):
+    path = PACKAGE_DIR / ("__init__.pyi" if module == "kelvin" else f"{module}.pyi")
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef):
+            yield node
+
+
+def stub_parameters(node):
+    """[(name, default or inspect.Parameter.empty)] of one stub function."""
+    args = node.args
+    positional = args.posonlyargs + args.args
+    defaults = [inspect.Parameter.empty] * (len(positional) - len(args.defaults)) + args.defaults
+    pairs = list(zip(positional, defaults)) + list(zip(args.kwonlyargs, args.kw_defaults))
+    return [(a.arg, inspect.Parameter.empty if d in (None, inspect.Parameter.empty)
+             else ast.literal_eval(d)) for a, d in pairs]
+
+
+@pytest.mark.parametrize("module", ["kelvin"] + [m for m in SUBMODULES if present(m)])
+def test_stub_signatures_match_runtime(module):
+    runtime_module = kelvin if module == "kelvin" else importlib.import_module(f"kelvin.{module}")
+    for node in stub_functions(module):
+        try:
+            runtime = inspect.signature(getattr(runtime_module, node.name))
+        except ValueError:
+            continue  # a builtin without a signature line (active_target(), ...)
+        stub = stub_parameters(node)
+        assert [n for n, _ in stub] == list(runtime.parameters), f"{module}.{node.name}"
+        for name, default in stub:
+            # An overload may leave out a default to pick a Literal (grad=True).
+            if default is not inspect.Parameter.empty:
+                assert default == runtime.parameters[name].default, f"{module}.{node.name}({name})"
 
 
 MISUSE = """\
