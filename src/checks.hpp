@@ -47,7 +47,38 @@ inline bool overlaps(byte_range a, byte_range b) {
   return a.first < b.second && b.first < a.second;
 }
 
-// A matrix view's data is not null and its row stride is >= its columns.
+// ---- extents -----------------------------------------------------------------
+// A view must fit in the address space: its element count, and the distance
+// from its lowest to its highest element, in elements and in bytes, must be
+// representable in ptrdiff_t, and its bytes must not wrap past the end of
+// memory. Every size or offset the drivers compute later is then exact, so a
+// view whose arithmetic would overflow is an invalid argument at once, not a
+// call that runs on, crashes, or asks for an impossible buffer.
+
+inline constexpr std::size_t kMaxExtent = static_cast<std::size_t>(PTRDIFF_MAX);
+
+// a * b, false when it exceeds kMaxExtent (or size_t).
+inline bool checked_mul(std::size_t a, std::size_t b, std::size_t& out) {
+  return !__builtin_mul_overflow(a, b, &out) && out <= kMaxExtent;
+}
+// a + b, false when it exceeds kMaxExtent (or size_t).
+inline bool checked_add(std::size_t a, std::size_t b, std::size_t& out) {
+  return !__builtin_add_overflow(a, b, &out) && out <= kMaxExtent;
+}
+
+// `bytes` from `data` (and `below` bytes before it, for negative strides)
+// stay inside the address space. `what` describes the view for the message.
+void check_address_range(const void* data, std::size_t below, std::size_t bytes, const char* name,
+                         const std::string& what);
+
+// An array of `count` elements of `size` bytes at p (a row output).
+void check_array_extent(const void* p, std::size_t count, std::size_t size, const char* name);
+
+// A matrix view's data is not null, its row stride is >= its columns, and
+// its extent (rows - 1) * row_stride + cols fits in the address space.
+void check_matrix_extent(const void* data, std::size_t rows, std::size_t cols,
+                         std::size_t row_stride, std::size_t size, const char* name);
+
 template <class T>
 void check_matrix(const matrix_view<T>& m, const char* name) {
   if (m.rows == 0 || m.cols == 0) return;
@@ -59,6 +90,18 @@ void check_matrix(const matrix_view<T>& m, const char* name) {
     throw error(std::string(name) + " row stride " + std::to_string(m.row_stride) +
                 " is less than its number of columns " + std::to_string(m.cols));
   }
+  check_matrix_extent(m.data, m.rows, m.cols, m.row_stride, sizeof(T), name);
+}
+
+// An axis view: outer x axis x inner elements (an empty view when any is 0),
+// whose count, strides and byte range fit in the address space.
+void check_axis_extent(const void* data, const std::size_t (&dims)[3],
+                       const std::ptrdiff_t (&strides)[3], std::size_t size, const char* name);
+
+// Whether an axis view has no elements (a product would wrap around).
+template <class T>
+bool is_empty(const axis_view<T>& v) {
+  return v.outer == 0 || v.axis == 0 || v.inner == 0;
 }
 
 // The bytes a non-empty matrix view spans.
@@ -85,13 +128,17 @@ void check_pair(const matrix_view<const T>& x, const matrix_view<T>& y) {
   }
 }
 
-// An axis view's data is not null when it has elements.
+// An axis view's data is not null when it has elements, and it fits in the
+// address space.
 template <class T>
 void check_axis_view(const axis_view<T>& v, const char* name) {
-  if (v.outer * v.axis * v.inner != 0 && v.data == nullptr) {
+  if (is_empty(v)) return;
+  if (v.data == nullptr) {
     throw error(std::string(name) + " is null but has " + std::to_string(v.outer) + " x " +
                 std::to_string(v.axis) + " x " + std::to_string(v.inner) + " elements");
   }
+  check_axis_extent(v.data, {v.outer, v.axis, v.inner},
+                    {v.outer_stride, v.axis_stride, v.inner_stride}, sizeof(T), name);
 }
 
 // x and y of an elementwise call over an axis: each valid, the same extents.

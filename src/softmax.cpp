@@ -53,7 +53,9 @@ void run_rows(family f, matrix_view<const T> x, T* y, std::size_t y_stride, cons
   const int inner = threads > 1 || x.cols <= kChunk
                         ? 1
                         : plan_threads(opt.threads, (x.cols + kChunk - 1) / kChunk, kChunk);
-  const row_exec<T> k(table<T>(active_target()), inner);
+  // table_t, not a second active_target(): a concurrent set_target must not
+  // split one call between two targets.
+  const row_exec<T> k(table_t, inner);
   parallel_for(x.rows, threads, [&](std::size_t r) {
     T* yr = f == family::softmax || f == family::log_softmax ? y + r * y_stride : y + r;
     compute_row(f, k, x.row(r), yr, x.cols, temperature_of_row(opt, r), opt.empty_row);
@@ -79,6 +81,7 @@ template <class T>
 void rows_reduce(family f, matrix_view<const T> x, std::span<T> out, const options& opt) {
   check_matrix(x, "x");
   check_row_output(out.data(), out.size(), x.rows, "out");
+  check_array_extent(out.data(), out.size(), sizeof(T), "out");
   check_options(opt, x.rows);
   if (x.rows == 0) return;
   run_rows(f, x, out.data(), 1, opt);

@@ -186,7 +186,8 @@ def reliability_diagram(probs, labels, bins=15, ax=None):
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
     hist = ax.twinx()
     n = max(int(r["count"].sum()), 1)
-    hist.bar(centres, r["count"] / n, width=width, color="grey", alpha=0.35, label="confidences")
+    hist.bar(centres, r["count"] / n, width=width, color="black", alpha=0.3, edgecolor="black",
+             linewidth=0.5, label="confidence histogram")
     hist.set_ylim(0, 4)  # keeps the histogram in the bottom quarter
     hist.set_yticks([])
     ax.set_xlim(0, 1)

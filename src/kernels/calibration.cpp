@@ -20,38 +20,17 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DD = hn::ScalableTag<double>;
 using VD = hn::Vec<DD>;
 
-// Accumulates one vector of d = x - m into the sums; `live` zeroes padding
-// lanes (whose d is 0, so only e needs masking).
-struct Sums {
-  VD s0, s1, s2, s3, sd;
-  explicit Sums(DD d)
-      : s0(hn::Zero(d)), s1(hn::Zero(d)), s2(hn::Zero(d)), s3(hn::Zero(d)), sd(hn::Zero(d)) {}
-
-  HWY_INLINE void Add(DD d, VD dx, VD beta) {
-    const VD e = ExpNegF32<2>(d, hn::Mul(dx, beta));
-    Accumulate(e, dx);
-  }
-  HWY_INLINE void AddMasked(DD d, VD dx, VD beta, hn::Mask<DD> live) {
-    const VD e = hn::IfThenElseZero(live, ExpNegF32<2>(d, hn::Mul(dx, beta)));
-    Accumulate(e, dx);
-  }
-  HWY_INLINE void Accumulate(VD e, VD dx) {
-    s0 = hn::Add(s0, e);
-    const VD ed = hn::Mul(e, dx);
-    const VD ed2 = hn::Mul(ed, dx);
-    s1 = hn::Add(s1, ed);
-    s2 = hn::Add(s2, ed2);
-    s3 = hn::MulAdd(ed2, dx, s3);
-    sd = hn::Add(sd, dx);
-  }
-  HWY_INLINE void Merge(const Sums& o) {
-    s0 = hn::Add(s0, o.s0);
-    s1 = hn::Add(s1, o.s1);
-    s2 = hn::Add(s2, o.s2);
-    s3 = hn::Add(s3, o.s3);
-    sd = hn::Add(sd, o.sd);
-  }
-};
+// Adds one vector of d = x - m to the sums (references, not a struct of
+// vectors: SVE's vectors are sizeless and cannot be members).
+HWY_INLINE void Accumulate(VD e, VD dx, VD& s0, VD& s1, VD& s2, VD& s3, VD& sd) {
+  s0 = hn::Add(s0, e);
+  const VD ed = hn::Mul(e, dx);
+  const VD ed2 = hn::Mul(ed, dx);
+  s1 = hn::Add(s1, ed);
+  s2 = hn::Add(s2, ed2);
+  s3 = hn::MulAdd(ed2, dx, s3);
+  sd = hn::Add(sd, dx);
+}
 
 template <class T>
 HWY_INLINE VD LoadD(DD d, const T* p) {
@@ -68,23 +47,30 @@ detail::row_moments Moments(const T* x, size_t n, double m, double beta) {
   const size_t lanes = hn::Lanes(d);
   const VD vm = hn::Set(d, m), vb = hn::Set(d, beta);
   // Two independent chains hide the exponential's latency.
-  Sums a(d), b(d);
+  VD a0 = hn::Zero(d), a1 = a0, a2 = a0, a3 = a0, ad = a0;
+  VD b0 = a0, b1 = a0, b2 = a0, b3 = a0, bd = a0;
   size_t i = 0;
   for (; i + 2 * lanes <= n; i += 2 * lanes) {
-    a.Add(d, hn::Sub(LoadD(d, x + i), vm), vb);
-    b.Add(d, hn::Sub(LoadD(d, x + i + lanes), vm), vb);
+    const VD da = hn::Sub(LoadD(d, x + i), vm);
+    const VD db = hn::Sub(LoadD(d, x + i + lanes), vm);
+    Accumulate(ExpNegF32<2>(d, hn::Mul(da, vb)), da, a0, a1, a2, a3, ad);
+    Accumulate(ExpNegF32<2>(d, hn::Mul(db, vb)), db, b0, b1, b2, b3, bd);
   }
-  for (; i + lanes <= n; i += lanes) a.Add(d, hn::Sub(LoadD(d, x + i), vm), vb);
+  for (; i + lanes <= n; i += lanes) {
+    const VD da = hn::Sub(LoadD(d, x + i), vm);
+    Accumulate(ExpNegF32<2>(d, hn::Mul(da, vb)), da, a0, a1, a2, a3, ad);
+  }
   if (i < n) {
     // The tail padded with m (d = 0), its e masked off.
     T buf[HWY_MAX_BYTES / sizeof(double)];
     for (size_t k = 0; k < lanes; ++k) buf[k] = i + k < n ? x[i + k] : static_cast<T>(m);
-    b.AddMasked(d, hn::Sub(LoadD(d, buf), vm), vb, hn::FirstN(d, n - i));
+    const VD db = hn::Sub(LoadD(d, buf), vm);
+    const VD e = hn::IfThenElseZero(hn::FirstN(d, n - i), ExpNegF32<2>(d, hn::Mul(db, vb)));
+    Accumulate(e, db, b0, b1, b2, b3, bd);
   }
-  a.Merge(b);
-  return {hn::GetLane(hn::SumOfLanes(d, a.s0)), hn::GetLane(hn::SumOfLanes(d, a.s1)),
-          hn::GetLane(hn::SumOfLanes(d, a.s2)), hn::GetLane(hn::SumOfLanes(d, a.s3)),
-          hn::GetLane(hn::SumOfLanes(d, a.sd))};
+  const auto total = [&](VD a, VD b)
+                         HWY_ATTR { return hn::GetLane(hn::SumOfLanes(d, hn::Add(a, b))); };
+  return {total(a0, b0), total(a1, b1), total(a2, b2), total(a3, b3), total(ad, bd)};
 }
 
 detail::row_moments MomentsF32(const float* x, size_t n, double m, double beta) {
@@ -104,6 +90,7 @@ const detail::calibration_kernels* CalibrationKernels() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "src/kernels/target_list.h"
 namespace kelvin::detail {
 namespace {
 
@@ -128,39 +115,9 @@ const calibration_kernels kScalarCalibration{&scalar_moments<float>, &scalar_mom
 }  // namespace
 
 const calibration_kernels& calibration_kernels_for(const target& t) {
-#define KELVIN_CALIBRATION_ENTRY(BIT, NS) \
+#define KELVIN_CALIBRATION_ENTRY(BIT, NS, NAME) \
   if (t.hwy_bit == (BIT)) return *kelvin::NS::CalibrationKernels();
-  // The same targets as src/kernels/targets.inc (both files see the same HWY_TARGETS).
-#if HWY_TARGETS & HWY_AVX3_DL
-  KELVIN_CALIBRATION_ENTRY(HWY_AVX3_DL, N_AVX3_DL)
-#endif
-#if HWY_TARGETS & HWY_AVX3
-  KELVIN_CALIBRATION_ENTRY(HWY_AVX3, N_AVX3)
-#endif
-#if HWY_TARGETS & HWY_AVX2
-  KELVIN_CALIBRATION_ENTRY(HWY_AVX2, N_AVX2)
-#endif
-#if HWY_TARGETS & HWY_SSE4
-  KELVIN_CALIBRATION_ENTRY(HWY_SSE4, N_SSE4)
-#endif
-#if HWY_TARGETS & HWY_SSSE3
-  KELVIN_CALIBRATION_ENTRY(HWY_SSSE3, N_SSSE3)
-#endif
-#if HWY_TARGETS & HWY_SVE2
-  KELVIN_CALIBRATION_ENTRY(HWY_SVE2, N_SVE2)
-#endif
-#if HWY_TARGETS & HWY_SVE
-  KELVIN_CALIBRATION_ENTRY(HWY_SVE, N_SVE)
-#endif
-#if HWY_TARGETS & HWY_NEON
-  KELVIN_CALIBRATION_ENTRY(HWY_NEON, N_NEON)
-#endif
-#if HWY_TARGETS & HWY_EMU128
-  KELVIN_CALIBRATION_ENTRY(HWY_EMU128, N_EMU128)
-#endif
-#if HWY_TARGETS & HWY_SCALAR
-  KELVIN_CALIBRATION_ENTRY(HWY_SCALAR, N_SCALAR)
-#endif
+  KELVIN_FOREACH_TARGET(KELVIN_CALIBRATION_ENTRY)
 #undef KELVIN_CALIBRATION_ENTRY
   return kScalarCalibration;  // kelvin's scalar reference (hwy_bit 0)
 }

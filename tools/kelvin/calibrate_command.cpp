@@ -255,7 +255,7 @@ std::string calibrate(const calibrate_args& a, const std::vector<T>& x, std::siz
   if (!a.apply_to.empty()) {
     // softmax(test / T) through `kelvin softmax --input ... --output ...`.
     compute_args c;
-    c.fn = family::softmax;
+    c.op = &find_operation("softmax");
     char t[64];
     std::snprintf(t, sizeof t, "%.17g", r.temperature);
     c.temperatures = {t};
