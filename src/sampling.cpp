@@ -224,21 +224,21 @@ class row_sampler {
   // The k first entries in `before` order, sorted; false on a NaN. Entries
   // enter a buffer only above the k-th largest seen so far (a strict compare:
   // a later equal entry loses the tie), so the scan is the kernel's threshold
-  // test almost everywhere. Long rows start from a guess: a value of a strided
-  // sample that about 4k entries should exceed. Any start t is exact as long
+  // test almost everywhere. Long rows start from a guess: a value of a sample
+  // (64 evenly spaced runs of 16) that about 4k entries should exceed. Any start t is exact as long
   // as k entries exceed it (then the k largest all do); when fewer do (ties,
   // odd data) the pass is redone from -inf.
   bool select_top(const float* x, std::size_t n, std::size_t k, std::vector<cand>* out) const {
     float start = -kInfF;
-    constexpr std::size_t kSample = 1024;
+    constexpr std::size_t kSample = 1024, kRun = 16;  // 64 runs of 16: a cache line each
     if (n >= 8 * kSample && k * 64 <= n) {
       std::vector<float>& smp = sc_.sample;
       smp.resize(kSample);
-      const std::size_t stride = n / kSample;
-      for (std::size_t j = 0; j < kSample; ++j) {
-        smp[j] = x[j * stride];
-        if (std::isnan(smp[j])) return false;
+      const std::size_t stride = n / (kSample / kRun);
+      for (std::size_t j = 0; j < kSample / kRun; ++j) {
+        std::copy_n(x + j * stride, kRun, smp.begin() + static_cast<std::ptrdiff_t>(j * kRun));
       }
+      if (k_.first_above(smp.data(), kSample, kInfF) < kSample) return false;  // a NaN
       const std::size_t q = std::min(kSample - 1, 4 * k * kSample / n + 1);
       std::nth_element(smp.begin(), smp.begin() + static_cast<std::ptrdiff_t>(q), smp.end(),
                        std::greater<>());

@@ -289,6 +289,13 @@ TEST_P(sampling_reference, adversarial_logits_every_mode) {
 // little mass. Only those modes (the others do not sample) on the active
 // target (the kernels are checked on every target below), to keep it short.
 TEST(sampling, long_rows_top_k_and_top_p_from_a_sampled_threshold) {
+  // A NaN inside the sample and one outside it.
+  for (std::size_t at : {std::size_t{0}, std::size_t{17}, std::size_t{19999}}) {
+    auto x = normal_logits(20000, 10);
+    x[at] = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_THROW(sample(x, {.top_k = 40}), error) << at;
+    EXPECT_THROW(sample(x, {.top_p = 0.5}), error) << at;
+  }
   std::vector<std::pair<const char*, std::vector<float>>> rows;
   {
     std::mt19937_64 g(8);
