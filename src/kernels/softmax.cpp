@@ -1,7 +1,7 @@
 // SIMD row kernels for the softmax family, written once with Google Highway and
 // compiled for every target (foreach_target.h re-includes this file per target).
 //
-// Accuracy design (DESIGN.md section 2): the error of naive code comes from
+// Accuracy design (docs/contract.md): the error of naive code comes from
 // rounding x / T and x - m in working precision. Here
 //  - float rows compute in double: x - m and (x - m) / T carry < 2^-50 relative
 //    error, exp is a double polynomial, the sum is in double, and only the

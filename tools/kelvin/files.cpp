@@ -178,20 +178,6 @@ int default_compute_threads() {
   return cores > 2 ? cores - 2 : 1;
 }
 
-const char* family_name(family f) {
-  switch (f) {
-    case family::softmax:
-      return "softmax";
-    case family::log_softmax:
-      return "log_softmax";
-    case family::log_partition:
-      return "log_partition";
-    case family::smooth_max:
-      return "smooth_max";
-  }
-  return "";
-}
-
 // Reads a whole source into a spool (CSV along axis 0, a stream whose slab
 // does not fit in memory), in reads of about chunk_bytes that are a multiple
 // of `granule` values (a CSV source returns whole rows).
@@ -208,7 +194,7 @@ void spool_all(value_source<T>& src, spool<T>& into, std::size_t granule, std::s
 
 template <class T>
 void run_typed(const compute_args& a, opened_input* in, compute_plan plan) {
-  const bool reduce = reduces(plan.fn);
+  const bool reduce = plan.op->reduces;
   const std::string in_name = in != nullptr ? in->name : "the values";
 
   // ---- the input and its shape (rows of a CSV are not known up front)
@@ -321,7 +307,7 @@ void run_typed(const compute_args& a, opened_input* in, compute_plan plan) {
     if (csv) {
       csv_cols = reduce && ax == 1 ? 1 : csv->cols();
       if (!csv->header().empty())
-        csv_header = reduce && ax == 1 ? family_name(plan.fn) : csv->header();
+        csv_header = reduce && ax == 1 ? std::string(plan.op->name) : csv->header();
     } else {
       csv_cols = out_rank == 2   ? static_cast<std::size_t>(out_shape[1])
                  : out_rank == 1 ? static_cast<std::size_t>(out_shape[0])
@@ -348,10 +334,8 @@ void run_typed(const compute_args& a, opened_input* in, compute_plan plan) {
     // per slice (log-partition of no entries is -inf).
     const std::uint64_t slices = product(out_shape);
     if (reduce && slices > 0) {
-      std::vector<T> none;
-      const T v = plan.fn == family::log_partition
-                      ? log_partition(std::span<const T>(none), plan.opt)
-                      : smooth_max(std::span<const T>(none), plan.opt);
+      T v{};
+      plan.op->rows(matrix_view<const T>(nullptr, 1, 0), matrix_view<T>(&v, 1, 1), plan.opt);
       const std::vector<T> fill(static_cast<std::size_t>(std::min<std::uint64_t>(slices, 1 << 16)),
                                 v);
       for (std::uint64_t at = 0; at < slices; at += fill.size()) {
@@ -455,7 +439,7 @@ void run_files(const compute_args& a) {
                       std::to_string(temperatures.size()) + "); run kelvin once per temperature");
   }
   compute_plan plan;
-  plan.fn = a.fn;
+  plan.op = a.op;
   plan.opt = {.temperature = temperatures[0],
               .empty_row = parse_empty_row(a.empty_row),
               .threads = a.threads > 0 ? a.threads : default_compute_threads()};
