@@ -29,8 +29,8 @@
 #include "tools/kelvin/files.hpp"
 #include "tools/kelvin/numbers.hpp"
 #include "tools/kelvin/operations.hpp"
-#include "tools/kelvin/sample_command.hpp"
 #include "tools/kelvin/output_file.hpp"
+#include "tools/kelvin/sample_command.hpp"
 
 namespace kelvin::cli {
 namespace {
