@@ -112,6 +112,62 @@ void bind_sampling(py::module_& m) {
         return probs;
       },
       py::arg("logits"), py::arg("configs"), py::arg("threads") = 0);
+  // One config for every row, as scalars: the common call, without building
+  // ten arrays (sampling.py takes this path when every config value is a
+  // Python or NumPy scalar).
+  m.def(
+      "sample_one_config",
+      [](const carray<float>& logits, double temperature, std::int64_t top_k, double top_p,
+         double min_p, double typical_p, std::int64_t min_keep, int order, double dynamic_range,
+         double dynamic_exponent, std::uint64_t seed, std::uint64_t step, py::object row_ids,
+         bool logprobs, bool one_row) -> py::object {
+        const auto x = view_of(logits);
+        const sampling_options c{.temperature = temperature,
+                                 .top_k = top_k,
+                                 .top_p = top_p,
+                                 .min_p = min_p,
+                                 .typical_p = typical_p,
+                                 .min_keep = min_keep,
+                                 .order = order == 0 ? sampling_order::temperature_first
+                                                     : sampling_order::temperature_last,
+                                 .dynamic_range = dynamic_range,
+                                 .dynamic_exponent = dynamic_exponent,
+                                 .seed = seed};
+        carray<std::uint64_t> ids;
+        std::span<const std::uint64_t> id_span;
+        if (!row_ids.is_none()) {
+          ids = row_ids.cast<carray<std::uint64_t>>();
+          if (ids.ndim() != 1 || static_cast<std::size_t>(ids.shape(0)) != x.rows) {
+            throw py::value_error("row_ids must have one entry per row");
+          }
+          id_span = {ids.data(), x.rows};
+        }
+        if (one_row && x.rows == 1 && !logprobs) {  // 1-D logits: a plain int, no arrays
+          std::int64_t t = 0;
+          {
+            py::gil_scoped_release release;
+            sample(x, {&t, 1}, {&c, 1}, {.step = step, .row_ids = id_span});
+          }
+          return py::int_(t);
+        }
+        const auto rows = static_cast<py::ssize_t>(x.rows);
+        py::array_t<std::int64_t> tokens(rows);
+        py::array_t<double> lp(logprobs ? rows : 0), raw(logprobs ? rows : 0);
+        {
+          py::gil_scoped_release release;
+          sample(x, {tokens.mutable_data(), x.rows}, {&c, 1},
+                 {.step = step,
+                  .row_ids = id_span,
+                  .logprobs = {lp.mutable_data(), logprobs ? x.rows : 0},
+                  .raw_logprobs = {raw.mutable_data(), logprobs ? x.rows : 0}});
+        }
+        if (!logprobs) return tokens;
+        return py::make_tuple(tokens, lp, raw);
+      },
+      py::arg("logits"), py::arg("temperature"), py::arg("top_k"), py::arg("top_p"),
+      py::arg("min_p"), py::arg("typical_p"), py::arg("min_keep"), py::arg("order"),
+      py::arg("dynamic_range"), py::arg("dynamic_exponent"), py::arg("seed"), py::arg("step"),
+      py::arg("row_ids"), py::arg("logprobs"), py::arg("one_row"));
   // The config travels as a tuple of arrays (see sampling.py's _configs).
   py::class_<config_arrays>(m, "Configs")
       .def(

@@ -13,7 +13,8 @@ out=${1:-$root/build/peers-results/$(date +%Y%m%d-%H%M%S)}
 peers=$root/../shared/peers
 [ -d "$peers" ] || { echo "bench-peers: $peers not found" >&2; exit 2; }
 
-scripts/install-deps.sh libdnnl-dev libxnnpack-dev libpthreadpool-dev libeigen3-dev libtorch-dev libsleef-dev
+# ocl-icd-opencl-dev: oneDNN's CMake package looks for the OpenCL headers.
+scripts/install-deps.sh libdnnl-dev ocl-icd-opencl-dev libxnnpack-dev libpthreadpool-dev libeigen3-dev libtorch-dev libsleef-dev
 
 cmake --preset release >/dev/null
 cmake --build --preset release -j2 --target kelvin >/dev/null

@@ -5,11 +5,12 @@
 //
 // A row of up to kHalfRowBuffer entries is converted whole, computed in place
 // in the buffer by row_exec<float> and converted back: one exponential per
-// entry, as for float. A longer row runs compute_row over half_exec, which
-// converts one kChunk chunk at a time in each pass; its chunks and the order
-// their partial results merge in are row_exec's. Either way every result is
-// the float result for the widened row, rounded once. Buffers hold at most
-// kHalfRowBuffer floats per thread.
+// entry, as for float. A longer row runs compute_row over row_exec with
+// widened_rows, which converts one kChunk chunk at a time in each pass (the
+// chunks and the order their partial results merge in are the float row's;
+// softmax computes each exponential twice, for the sum and for the output). Either way every result
+// is the float result for the widened row, rounded once. Buffers hold at most kHalfRowBuffer floats
+// per thread.
 #include "src/half.hpp"
 
 #include <vector>
@@ -30,100 +31,28 @@ float* thread_buffer(std::size_t n) {
   return buf.data();
 }
 
-// compute_row's executor for rows of H longer than a chunk: each kernel call
-// runs on one chunk converted into the calling thread's buffer.
+// Rows of H as row_exec sees them when they are longer than a chunk: each
+// chunk is widened into the calling thread's buffer for the float kernels,
+// and results are computed in that buffer and rounded into y.
 template <class H>
-class half_exec {
- public:
-  half_exec(const kernel_table<float>& k, const half_kernels& conv, int threads)
-      : k_(k), conv_(conv), threads_(threads) {}
+struct widened_rows {
+  static constexpr bool kKeepsExponentials = false;  // y holds H, not float
 
-  row_scan scan(const H* x, std::size_t n) const {
-    std::vector<row_scan> part(chunk_count(n));
-    parallel_for(part.size(), threads_, [&](std::size_t c) {
-      const std::size_t m = chunk_size(n, c);
-      part[c] = k_.scan(load(x + c * kChunk, m), m);
-    });
-    return merge_scans(part);
-  }
-
-  dd exp_sum(const H* x, std::size_t n, const row_args& a) const {
-    std::vector<dd> part(chunk_count(n));
-    parallel_for(part.size(), threads_, [&](std::size_t c) {
-      const std::size_t m = chunk_size(n, c);
-      part[c] = k_.exp_sum(load(x + c * kChunk, m), m, a, nullptr);
-    });
-    return merge_sums(part);
-  }
-
-  // The float softmax (exponential rounded to float, then scaled), chunk by
-  // chunk after the sum.
-  void softmax(const H* x, H* y, std::size_t n, const row_args& a, double) const {
-    const dd inv = reciprocal(exp_sum(x, n, a));
-    each_chunk(n, [&](std::size_t o, std::size_t m) {
-      float* b = load(x + o, m);
-      k_.exp_sum(b, m, a, b);
-      k_.scale(b, m, inv, false);
-      from_float(conv_, b, y + o, m);
-    });
-  }
-
-  // row_exec<float>::two_pass on the widened chunks, with the same results:
-  // the second pass recomputes each chunk's exponentials (relative to its own
-  // max, as the first pass summed them) instead of reading them back.
-  bool two_pass(family f, const H* x, H* y, std::size_t n, double t) const {
-    std::vector<chunk_part> p(chunk_count(n));
-    parallel_for(p.size(), threads_, [&](std::size_t c) {
-      const std::size_t len = chunk_size(n, c);
-      const float* b = load(x + c * kChunk, len);
-      p[c].s = k_.scan(b, len);
-      if (p[c].s.has_nan || !std::isfinite(p[c].s.max)) return;
-      p[c].sum = k_.exp_sum(b, len, chunk_args(p[c].s, t), nullptr);
-    });
-    double m, sum;
-    std::vector<double> w;
-    if (!merge_parts(p, t, &m, &w, &sum)) return false;
-    if (f == family::softmax) {
-      each_chunk(n, [&](std::size_t o, std::size_t len) {
-        float* b = load(x + o, len);
-        k_.exp_sum(b, len, chunk_args(p[o / kChunk].s, t), b);
-        k_.scale(b, len, {w[o / kChunk] / sum, 0.0}, false);
-        from_float(conv_, b, y + o, len);
-      });
-      return true;
-    }
-    two_pass_logs(*this, f, x, y, n, t, m, sum);
-    return true;
-  }
-
-  double log(double s) const {
-    double out;
-    k_.log(&s, &out, 1);
-    return out;
-  }
-
-  void log_softmax_out(const H* x, H* y, std::size_t n, const row_args& a, dd log_sum) const {
-    each_chunk(n, [&](std::size_t o, std::size_t m) {
-      float* b = load(x + o, m);
-      k_.log_softmax_out(b, b, m, a, log_sum);
-      from_float(conv_, b, y + o, m);
-    });
-  }
-
- private:
-  float* load(const H* x, std::size_t m) const {
+  const float* read(const H* x, std::size_t o, std::size_t m) const {
     float* b = thread_buffer(m);
-    to_float(conv_, x, b, m);
+    to_float(conv, x + o, b, m);
     return b;
   }
+  // f computes into the buffer (where read left the chunk: in place).
   template <class F>
-  void each_chunk(std::size_t n, F&& f) const {
-    parallel_for(chunk_count(n), threads_, [&](std::size_t c) { f(c * kChunk, chunk_size(n, c)); });
+  void write(H* y, std::size_t o, std::size_t m, F&& f) const {
+    float* b = thread_buffer(m);
+    f(b);
+    from_float(conv, b, y + o, m);
   }
+  const void* prefetch(const H*, std::size_t) const { return nullptr; }
 
-  const kernel_table<float>& k_;
-  const half_kernels& conv_;
-  int threads_;
+  const half_kernels& conv;
 };
 
 // The active target's kernels for rows of H.
@@ -132,11 +61,11 @@ struct half_context {
   half_context(const target& t, int threads)
       : conv(half_kernels_for(t)),
         whole(table<float>(t), threads),
-        chunked(table<float>(t), conv, threads) {}
+        chunked(table<float>(t), threads, widened_rows<H>{conv}) {}
 
   const half_kernels& conv;
-  row_exec<float> whole;  // rows of up to kHalfRowBuffer entries, in a buffer
-  half_exec<H> chunked;   // longer rows
+  row_exec<float> whole;                 // rows of up to kHalfRowBuffer entries, in a buffer
+  row_exec<H, widened_rows<H>> chunked;  // longer rows
 };
 
 // Computes a row of float values in b (n <= kHalfRowBuffer) in place, or its

@@ -147,25 +147,52 @@ inline bool merge_parts(const std::vector<chunk_part>& p, double t, double* m,
   return true;
 }
 
-// The kernels of one target applied to a whole row, chunked as above.
+// How a row_exec sees rows stored as S (see row_exec): chunk [o, o + m) of x
+// as compute_t<S> values (read), the place its results go (write: f gets
+// where to put m values), and what to prefetch for the chunk at o.
+// float and double rows: the kernels run on the row itself, and a softmax
+// output can hold its exponentials between passes.
 template <class T>
+struct in_place_rows {
+  static constexpr bool kKeepsExponentials = true;
+  const T* read(const T* x, std::size_t o, std::size_t) const { return x + o; }
+  template <class F>
+  void write(T* y, std::size_t o, std::size_t, F&& f) const {
+    f(y + o);
+  }
+  const void* prefetch(const T* x, std::size_t o) const { return x + o; }
+};
+
+// The kernels of one target applied to a whole row, chunked as above. S is
+// the storage type, Rows how chunks of it reach the kernels: in place
+// (float, double), or widened chunk by chunk (src/half.cpp's bfloat16 and
+// float16 rows, whose outputs cannot hold float exponentials: softmax
+// computes them again in its last pass).
+template <class S, class Rows = in_place_rows<S>>
 class row_exec {
  public:
-  row_exec(const kernel_table<T>& k, int threads) : k_(k), threads_(threads) {}
+  using T = compute_t<S>;
 
-  row_scan scan(const T* x, std::size_t n) const {
-    if (n <= kChunk) return k_.scan(x, n);
+  row_exec(const kernel_table<T>& k, int threads, Rows rows = {})
+      : k_(k), threads_(threads), rows_(rows) {}
+
+  row_scan scan(const S* x, std::size_t n) const {
+    if (n <= kChunk) return k_.scan(rows_.read(x, 0, n), n);
     std::vector<row_scan> part(chunk_count(n));
-    parallel_for(part.size(), threads_,
-                 [&](std::size_t c) { part[c] = k_.scan(x + c * kChunk, chunk_size(n, c)); });
+    parallel_for(part.size(), threads_, [&](std::size_t c) {
+      const std::size_t m = chunk_size(n, c);
+      part[c] = k_.scan(rows_.read(x, c * kChunk, m), m);
+    });
     return merge_scans(part);
   }
 
-  dd exp_sum(const T* x, std::size_t n, const row_args& a, T* store = nullptr) const {
-    if (n <= kChunk) return k_.exp_sum(x, n, a, store);
+  // `store` (rows kept in place only) receives exp(arg_i) rounded to T.
+  dd exp_sum(const S* x, std::size_t n, const row_args& a, T* store = nullptr) const {
+    if (n <= kChunk) return k_.exp_sum(rows_.read(x, 0, n), n, a, store);
     std::vector<dd> part(chunk_count(n));
     parallel_for(part.size(), threads_, [&](std::size_t c) {
-      part[c] = k_.exp_sum(x + c * kChunk, chunk_size(n, c), a,
+      const std::size_t m = chunk_size(n, c);
+      part[c] = k_.exp_sum(rows_.read(x, c * kChunk, m), m, a,
                            store == nullptr ? nullptr : store + c * kChunk);
     });
     return merge_sums(part);
@@ -174,37 +201,61 @@ class row_exec {
   // softmax's general path: store exp rounded to T while summing, then
   // scale (one exponential per entry; two roundings to T, within 1.5 ulp).
   // `low` is the row's min (float rows: decides the scale's lanes).
-  void softmax(const T* x, T* y, std::size_t n, const row_args& a, double low) const {
-    const dd sum = exp_sum(x, n, a, y);
-    scale(y, n, reciprocal(sum), sizeof(T) == 4 && scale_is_normal(low, a.m, a.inv_u, sum.hi));
-  }
-
-  void scale(T* y, std::size_t n, dd inv, bool normal) const {
-    each_chunk(n, [&](std::size_t o, std::size_t m) { k_.scale(y + o, m, inv, normal); });
+  void softmax(const S* x, S* y, std::size_t n, const row_args& a, double low) const {
+    if constexpr (Rows::kKeepsExponentials) {
+      const dd sum = exp_sum(x, n, a, y);
+      const dd inv = reciprocal(sum);
+      const bool normal = sizeof(T) == 4 && scale_is_normal(low, a.m, a.inv_u, sum.hi);
+      each_chunk(n, [&](std::size_t o, std::size_t m) { k_.scale(y + o, m, inv, normal); });
+    } else {
+      const dd inv = reciprocal(exp_sum(x, n, a));
+      each_chunk(n, [&](std::size_t o, std::size_t m) {
+        const T* in = rows_.read(x, o, m);
+        rows_.write(y, o, m, [&](T* out) {
+          k_.exp_sum(in, m, a, out);
+          k_.scale(out, m, inv, false);
+        });
+      });
+    }
   }
 
   // Long float rows off the special cases, in two passes over the chunks
   // instead of three: the first computes each chunk's max and its sum
-  // relative to it (storing the exponentials for softmax: y != x), the second
-  // scales each chunk by exp((m_c - M) / t) / S or writes log_softmax.
-  // Returns false, having written nothing that matters, for a row holding a
-  // NaN or an infinite max (the caller's three-pass path handles it).
-  bool two_pass(family f, const T* x, T* y, std::size_t n, double t) const {
+  // relative to it (keeping the exponentials for softmax where it can: y !=
+  // x), the second scales each chunk by exp((m_c - M) / t) / S or writes
+  // log_softmax. Returns false, having written nothing that matters, for a
+  // row holding a NaN or an infinite max (the caller's three-pass path
+  // handles it).
+  bool two_pass(family f, const S* x, S* y, std::size_t n, double t) const {
     std::vector<chunk_part> p(chunk_count(n));
     parallel_for(p.size(), threads_, [&](std::size_t c) {
       const std::size_t o = c * kChunk, len = chunk_size(n, c);
-      p[c].s = k_.scan(x + o, len);
+      const T* in = rows_.read(x, o, len);
+      p[c].s = k_.scan(in, len);
       if (p[c].s.has_nan || !std::isfinite(p[c].s.max)) return;
       row_args a = chunk_args(p[c].s, t);
-      if (c + 1 < p.size()) a.prefetch = x + o + kChunk;  // the next chunk
-      p[c].sum = k_.exp_sum(x + o, len, a, f == family::softmax ? y + o : nullptr);
+      if (c + 1 < p.size()) a.prefetch = rows_.prefetch(x, o + kChunk);  // the next chunk
+      T* keep = nullptr;
+      if constexpr (Rows::kKeepsExponentials) {
+        if (f == family::softmax) keep = y + o;
+      }
+      p[c].sum = k_.exp_sum(in, len, a, keep);
     });
     double m, sum;
     std::vector<double> w;
     if (!merge_parts(p, t, &m, &w, &sum)) return false;
     if (f == family::softmax) {
       each_chunk(n, [&](std::size_t o, std::size_t len) {
-        k_.scale(y + o, len, {w[o / kChunk] / sum, 0.0}, false);
+        const dd scale{w[o / kChunk] / sum, 0.0};
+        if constexpr (Rows::kKeepsExponentials) {
+          k_.scale(y + o, len, scale, false);
+        } else {  // the exponentials again, relative to the chunk's own max
+          const T* in = rows_.read(x, o, len);
+          rows_.write(y, o, len, [&](T* out) {
+            k_.exp_sum(in, len, chunk_args(p[o / kChunk].s, t), out);
+            k_.scale(out, len, scale, false);
+          });
+        }
       });
       return true;
     }
@@ -218,9 +269,11 @@ class row_exec {
     k_.log(&s, &out, 1);
     return out;
   }
-  void log_softmax_out(const T* x, T* y, std::size_t n, const row_args& a, dd log_sum) const {
-    each_chunk(
-        n, [&](std::size_t o, std::size_t m) { k_.log_softmax_out(x + o, y + o, m, a, log_sum); });
+  void log_softmax_out(const S* x, S* y, std::size_t n, const row_args& a, dd log_sum) const {
+    each_chunk(n, [&](std::size_t o, std::size_t m) {
+      const T* in = rows_.read(x, o, m);
+      rows_.write(y, o, m, [&](T* out) { k_.log_softmax_out(in, out, m, a, log_sum); });
+    });
   }
 
  private:
@@ -232,14 +285,14 @@ class row_exec {
 
   const kernel_table<T>& k_;
   int threads_;
+  Rows rows_;
 };
 
 // Computes one row. softmax / log_softmax write y[0, n); log_partition and
 // smooth_max write *y. t is a validated temperature (>= 0, not NaN).
-// S is the storage type of x and y and Exec a row_exec<S> (float, double), or
-// for bfloat16 / float16 rows longer than a chunk src/half.cpp's executor,
-// which runs the float kernels chunk by chunk; results are computed in
-// T = compute_t<S> and rounded once to S.
+// S is the storage type of x and y and Exec a row_exec<S> (float, double, or
+// bfloat16 / float16 rows widened chunk by chunk, src/half.cpp); results are
+// computed in T = compute_t<S> and rounded once to S.
 template <class Exec, class S>
 void compute_row(family f, const Exec& k, const S* x, S* y, std::size_t n, double t,
                  empty_row_policy policy) {

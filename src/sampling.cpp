@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -85,6 +86,7 @@ struct row_plan {
   const float* x = nullptr;  // dense: the (possibly rewritten) row
   std::size_t n = 0;
   double m = 0, s = 1;         // dense: weights exp((x - m) * s)
+  int guard = 2;               // dense: the exponential's guard (exp_guard_for)
   std::vector<double> blocks;  // dense: block sums
   std::vector<cand> cands;     // list
   std::vector<double> w;       // list: weights
@@ -94,8 +96,8 @@ struct row_plan {
 
 struct scratch {
   std::vector<cand> cands, tmp;
-  std::vector<float> row;  // a row with +inf entries, rewritten
-  std::vector<float> block;
+  std::vector<float> row;     // a row with +inf entries, rewritten
+  std::vector<float> sample;  // select_top's strided sample
   std::vector<double> w;
   std::vector<std::pair<double, std::int64_t>> keyed;
 };
@@ -121,8 +123,16 @@ class row_sampler {
     p->w.clear();
     p->blocks.clear();
     const double temp = c_.temperature;
-    const bool topk = c_.top_k > 0 && temp > 0 &&
-                      static_cast<std::size_t>(std::max<std::int64_t>(c_.top_k, c_.min_keep)) < n;
+    if (temp == 0) {  // greedy: one pass (the first max, NaN check on the way)
+      bool nan = false;
+      const std::size_t i = k_.argmax(x, n, &nan);
+      if (nan) return row_error::nan_logit;
+      if (n == 0 || !(x[i] > -kInfF)) return row_error::all_masked;
+      p->token = static_cast<std::int64_t>(i);
+      return row_error::none;
+    }
+    const bool topk =
+        c_.top_k > 0 && static_cast<std::size_t>(std::max<std::int64_t>(c_.top_k, c_.min_keep)) < n;
     double m;
     if (topk) {
       // Selection finds NaN (never <= the threshold) and the max on its way.
@@ -139,13 +149,14 @@ class row_sampler {
       const row_scan s = n == 0 ? row_scan{.max = -kInf} : tab_.scan(x, n);
       if (s.has_nan) return row_error::nan_logit;
       m = s.max;
+      low_ = s.low;
       if (m == -kInf) return row_error::all_masked;
       if (m == kInf) {
         x = rewrite_inf(x, n);
         m = 0;
+        low_ = -kInf;
       }
     }
-    if (temp == 0) return greedy(x, n, m, p);
     p->x = x;
     p->n = n;
     const bool first = c_.order == sampling_order::temperature_first;
@@ -166,15 +177,21 @@ class row_sampler {
     }
     const double tau = first ? t_first : 1.0;  // the truncations' temperature
     std::vector<cand>& l = p->cands;
+    double row_mass = 0;  // > 0: top-p's candidates are a subset, this the row's mass
     if (!topk) {
-      if (c_.typical_p < 1 || c_.top_p < 1) {
+      if (c_.typical_p < 1) {
         live_list(x, n, &l);
+      } else if (c_.top_p < 1) {
+        if (!top_p_candidates(x, n, m, tau, &l, &row_mass)) {
+          live_list(x, n, &l);
+          row_mass = 0;
+        }
       } else {
         min_p_prefilter(x, n, m, tau, &l);
       }
     }
     if (c_.typical_p < 1) typical(tau, &l);
-    if (c_.top_p < 1) top_p(tau, &l);
+    if (c_.top_p < 1) top_p(tau, &l, row_mass);
     if (c_.min_p > 0) min_p(tau, &l);
     double t = t_first;
     if (!first) t = dynamic ? dynamic_t_list(l) : temp;
@@ -187,6 +204,7 @@ class row_sampler {
   }
 
  private:
+  // Greedy where a dynamic temperature came out 0: the first max of the row.
   row_error greedy(const float* x, std::size_t n, double m, row_plan* p) {
     p->kind = row_plan::greedy;
     // The first entry > the float below m is the first entry equal to m.
@@ -206,13 +224,37 @@ class row_sampler {
   // The k first entries in `before` order, sorted; false on a NaN. Entries
   // enter a buffer only above the k-th largest seen so far (a strict compare:
   // a later equal entry loses the tie), so the scan is the kernel's threshold
-  // test almost everywhere.
+  // test almost everywhere. Long rows start from a guess: a value of a strided
+  // sample that about 4k entries should exceed. Any start t is exact as long
+  // as k entries exceed it (then the k largest all do); when fewer do (ties,
+  // odd data) the pass is redone from -inf.
   bool select_top(const float* x, std::size_t n, std::size_t k, std::vector<cand>* out) const {
+    float start = -kInfF;
+    constexpr std::size_t kSample = 1024;
+    if (n >= 8 * kSample && k * 64 <= n) {
+      std::vector<float>& smp = sc_.sample;
+      smp.resize(kSample);
+      const std::size_t stride = n / kSample;
+      for (std::size_t j = 0; j < kSample; ++j) {
+        smp[j] = x[j * stride];
+        if (std::isnan(smp[j])) return false;
+      }
+      const std::size_t q = std::min(kSample - 1, 4 * k * kSample / n + 1);
+      std::nth_element(smp.begin(), smp.begin() + static_cast<std::ptrdiff_t>(q), smp.end(),
+                       std::greater<>());
+      start = smp[q];
+    }
+    if (!select_above(x, n, k, start, out)) return false;
+    if (out->size() < k && start > -kInfF) return select_above(x, n, k, -kInfF, out);
+    return true;
+  }
+
+  bool select_above(const float* x, std::size_t n, std::size_t k, float thr,
+                    std::vector<cand>* out) const {
     std::vector<cand>& buf = *out;
     buf.clear();
     const std::size_t cap = std::max<std::size_t>(2 * k, 64);
     buf.reserve(cap);
-    float thr = -kInfF;
     std::size_t i = 0;
     while (i < n) {
       i += k_.first_above(x + i, n - i, thr);
@@ -220,7 +262,8 @@ class row_sampler {
       if (std::isnan(x[i])) return false;
       buf.push_back({x[i], static_cast<std::int64_t>(i)});
       if (buf.size() == cap) {
-        std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.end(), before);
+        std::nth_element(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(k - 1), buf.end(),
+                         before);
         buf.resize(k);
         thr = buf[k - 1].x;
       }
@@ -236,6 +279,46 @@ class row_sampler {
     for (std::size_t i = 0; i < n; ++i) {
       if (x[i] > -kInfF) l->push_back({x[i], static_cast<std::int64_t>(i)});
     }
+  }
+
+  // top-p without top-k or typical on a long row: the candidates are the
+  // entries above a logit threshold read off a strided sample, kept only if
+  // they hold clearly more than top_p of the row's mass (the exponential
+  // kernel's sum), so that the nucleus, a prefix of the logit ranking, lies
+  // inside them; and at least min_keep of them. False: use every entry.
+  bool top_p_candidates(const float* x, std::size_t n, double m, double tau, std::vector<cand>* l,
+                        double* row_mass) const {
+    constexpr std::size_t kSample = 1024;
+    if (n < 8 * kSample || !(tau < kInf)) return false;
+    const double s = std::min(1.0 / tau, 0x1p960);
+    const double full = k_.exp_weights(x, n, m, s, exp_guard_for(low_, m, s), nullptr);
+    std::vector<float>& smp = sc_.sample;
+    smp.resize(kSample);
+    const std::size_t stride = n / kSample;
+    for (std::size_t j = 0; j < kSample; ++j) smp[j] = x[j * stride];
+    std::sort(smp.begin(), smp.end(), std::greater<>());
+    double sample_mass = 0;
+    for (float v : smp) sample_mass += std::exp((static_cast<double>(v) - m) * s);
+    // Where the sample reaches half way between top_p and 1, then twice as
+    // deep: a margin against the sample's error.
+    const double want = (c_.top_p + (1 - c_.top_p) / 2) * sample_mass;
+    double cum = 0;
+    std::size_t j = 0;
+    while (j + 1 < kSample && cum < want) cum += std::exp((static_cast<double>(smp[j++]) - m) * s);
+    const float theta = smp[std::min(kSample - 1, 2 * j + 16)];
+    if (!(theta > -kInfF)) return false;
+    l->clear();
+    double mass = 0;
+    for (std::size_t i = 0; i < n;) {
+      i += k_.first_above(x + i, n - i, theta);
+      if (i >= n) break;
+      l->push_back({x[i], static_cast<std::int64_t>(i)});
+      mass += std::exp((static_cast<double>(x[i]) - m) / tau);
+      ++i;
+    }
+    if (l->size() < min_keep_ || !(mass >= c_.top_p * full * (1 + 1e-6))) return false;
+    *row_mass = full;
+    return true;
   }
 
   // min-p alone on a whole row: only entries that can pass (a threshold a
@@ -353,9 +436,12 @@ class row_sampler {
     nucleus(l, c_.typical_p, total);
   }
 
-  void top_p(double tau, std::vector<cand>* l) {
+  // `row_mass` > 0: l holds only the largest logits of the row (it includes
+  // the max) and the mass to reach is top_p times this, the whole row's.
+  void top_p(double tau, std::vector<cand>* l, double row_mass = 0) {
     double mc;
-    const double total = list_weights(*l, tau, &mc);
+    double total = list_weights(*l, tau, &mc);
+    if (row_mass > 0) total = row_mass;
     sc_.keyed.resize(l->size());
     for (std::size_t i = 0; i < l->size(); ++i) {
       sc_.keyed[i] = {-static_cast<double>((*l)[i].x), static_cast<std::int64_t>(i)};
@@ -419,12 +505,13 @@ class row_sampler {
     p->m = m;
     // Below 2^-960 every x != m has weight 0 in float, as at 2^-960.
     p->s = std::min(1.0 / t, 0x1p960);
+    p->guard = exp_guard_for(low_, m, p->s);
     const std::size_t nb = (n + kBlock - 1) / kBlock;
     p->blocks.resize(nb);
     double total = 0;
     for (std::size_t b = 0; b < nb; ++b) {
       const std::size_t o = b * kBlock;
-      p->blocks[b] = k_.exp_weights(x + o, std::min(kBlock, n - o), m, p->s, nullptr);
+      p->blocks[b] = k_.exp_weights(x + o, std::min(kBlock, n - o), m, p->s, p->guard, nullptr);
       total += p->blocks[b];
     }
     p->total = total;
@@ -443,6 +530,7 @@ class row_sampler {
   const kernel_table<float>& tab_;
   const sampling_kernels& k_;
   std::size_t min_keep_;
+  double low_ = -kInf;  // the row's min, from the scan (dense plans only)
 };
 
 // The token of uniform u under plan p, and its log-probability under it.
@@ -473,7 +561,7 @@ std::int64_t draw(const row_plan& p, double u, double* logprob) {
     return p.cands[pick].idx;
   }
   // dense: the block, then the entry within its recomputed weights. The
-  // block sums and the walk add the same floats in different orders: where
+  // block sums and the walk add the same doubles in different orders: where
   // rounding leaves the target past a block's end, the block's last entry of
   // positive weight is drawn (a 2^-50 relative effect).
   double cum = 0;
@@ -488,9 +576,9 @@ std::int64_t draw(const row_plan& p, double u, double* logprob) {
     last = true;
   }
   const std::size_t o = b * kBlock, len = std::min(kBlock, p.n - o);
-  thread_local std::vector<float> w;
+  thread_local std::vector<double> w;
   w.resize(len);
-  sampling_kernels_for(active_target()).exp_weights(p.x + o, len, p.m, p.s, w.data());
+  sampling_kernels_for(active_target()).exp_weights(p.x + o, len, p.m, p.s, p.guard, w.data());
   std::size_t pick = len;
   for (std::size_t i = 0; i < len && !last; ++i) {
     cum += w[i];
@@ -503,7 +591,7 @@ std::int64_t draw(const row_plan& p, double u, double* logprob) {
     while (pick > 0 && !(w[pick - 1] > 0)) --pick;
     --pick;
   }
-  *logprob = std::log(static_cast<double>(w[pick])) - std::log(p.total);
+  *logprob = std::log(w[pick]) - std::log(p.total);
   return static_cast<std::int64_t>(o + pick);
 }
 
@@ -514,12 +602,12 @@ void write_distribution(const row_plan& p, double* out, std::size_t n) {
   } else if (p.kind == row_plan::list) {
     for (std::size_t i = 0; i < p.cands.size(); ++i) out[p.cands[i].idx] = p.w[i] / p.total;
   } else {
-    std::vector<float> w(kBlock);
+    std::vector<double> w(kBlock);
     const auto& k = sampling_kernels_for(active_target());
     for (std::size_t o = 0; o < n; o += kBlock) {
       const std::size_t len = std::min(kBlock, n - o);
-      k.exp_weights(p.x + o, len, p.m, p.s, w.data());
-      for (std::size_t i = 0; i < len; ++i) out[o + i] = static_cast<double>(w[i]) / p.total;
+      k.exp_weights(p.x + o, len, p.m, p.s, p.guard, w.data());
+      for (std::size_t i = 0; i < len; ++i) out[o + i] = w[i] / p.total;
     }
   }
 }

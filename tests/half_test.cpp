@@ -16,6 +16,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kelvin/kelvin.h"
@@ -25,12 +26,12 @@
 #include "src/kernels/kernels.hpp"
 #include "tests/support/long_mode.hpp"
 #include "tests/support/mpfr_reference.hpp"
+#include "tests/support/operations.hpp"
 #include "tests/support/targets.hpp"
 
 namespace kelvin {
 namespace {
 
-using detail::family;
 using testing::per_target;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -549,53 +550,30 @@ void check_axes(std::size_t d0, std::size_t d1, std::size_t d2, std::vector<int>
     std::vector<double> temps(outer * inner);
     for (std::size_t s = 0; s < temps.size(); ++s)
       temps[s] = s % 5 == 4 ? 0.0 : 0.3 + 0.1 * double(s % 7);
-    for (family fam :
-         {family::softmax, family::log_softmax, family::log_partition, family::smooth_max}) {
-      const bool reduce = fam == family::log_partition || fam == family::smooth_max;
+    for (const testing::operation& op : testing::kOperations) {
+      const bool reduce = op.reduces;
       std::vector<H> y(reduce ? outer * inner : x.size());
       const auto xv = axis_view<const H>::contiguous(x.data(), outer, n, inner);
       const auto yv = axis_view<H>::contiguous(y.data(), outer, reduce ? 1 : n, inner);
       const options o{.temperatures = temps};
-      switch (fam) {
-        case family::softmax:
-          softmax(xv, yv, o);
-          break;
-        case family::log_softmax:
-          log_softmax(xv, yv, o);
-          break;
-        case family::log_partition:
-          log_partition(xv, yv, o);
-          break;
-        case family::smooth_max:
-          smooth_max(xv, yv, o);
-          break;
-      }
+      op.on<H>().axis(xv, yv, o);
       for (std::size_t oo = 0; oo < outer; ++oo) {
         for (std::size_t i = 0; i < inner; ++i) {
-          std::vector<H> row(n), want(n);
+          std::vector<H> row(n), want(n + 1);
           for (std::size_t a = 0; a < n; ++a) row[a] = x[(oo * n + a) * inner + i];
           const options ro{.temperature = temps[oo * inner + i]};
-          const std::span<const H> rs(row);
-          switch (fam) {
-            case family::softmax:
-              softmax(rs, std::span<H>(want), ro);
-              break;
-            case family::log_softmax:
-              log_softmax(rs, std::span<H>(want), ro);
-              break;
-            case family::log_partition:
-              ASSERT_EQ(y[oo * inner + i].bits, log_partition(rs, ro).bits);
-              continue;
-            case family::smooth_max:
-              ASSERT_EQ(y[oo * inner + i].bits, smooth_max(rs, ro).bits);
-              continue;
+          op.on<H>().row(std::span<const H>(row), std::span<H>(want.data(), reduce ? 1 : n), ro);
+          if (reduce) {
+            ASSERT_EQ(y[oo * inner + i].bits, want[0].bits) << op.name;
+            continue;
           }
           for (std::size_t a = 0; a < n; ++a) {
-            ASSERT_EQ(y[(oo * n + a) * inner + i].bits, want[a].bits) << axis << " " << a;
+            ASSERT_EQ(y[(oo * n + a) * inner + i].bits, want[a].bits)
+                << op.name << " " << axis << " " << a;
           }
         }
       }
-      if (fam == family::softmax) {  // in place over the axis
+      if (std::string_view(op.name) == "softmax") {  // in place over the axis
         std::vector<H> z = x;
         const auto zv = axis_view<H>::contiguous(z.data(), outer, n, inner);
         softmax(zv, zv, o);

@@ -283,6 +283,34 @@ TEST_P(sampling_reference, adversarial_logits_every_mode) {
   }
 }
 
+// Long rows: top-k starts from a sampled threshold, redone from -inf when
+// fewer than k entries pass it (ties, sorted rows), and top-p alone takes its
+// candidates above a sampled threshold, or every entry when they hold too
+// little mass. Only those modes (the others do not sample) on the active
+// target (the kernels are checked on every target below), to keep it short.
+TEST(sampling, long_rows_top_k_and_top_p_from_a_sampled_threshold) {
+  std::vector<std::pair<const char*, std::vector<float>>> rows;
+  {
+    std::mt19937_64 g(8);
+    std::vector<float> x(20000);
+    for (float& v : x) v = -static_cast<float>(g() % 4);
+    rows.emplace_back("long_ties", x);
+    rows.emplace_back("long_equal", std::vector<float>(20000, 1.5f));
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i) * 1e-3f;
+    rows.emplace_back("long_ascending", x);
+    std::reverse(x.begin(), x.end());
+    rows.emplace_back("long_descending", x);
+    x = normal_logits(20000, 9);
+    for (std::size_t i = 0; i < x.size(); i += 19) x[i] = 12.0f;  // the sample's entries tie
+    rows.emplace_back("long_sample_ties", x);
+  }
+  for (const auto& [what, x] : rows) {
+    for (const opts& c : mode_configs()) {
+      if (c.top_k > 0 || (c.top_p < 1 && c.typical_p == 1)) expect_matches_reference(x, c, what);
+    }
+  }
+}
+
 // Ties at the boundaries, where exact arithmetic decides: equal weights sum
 // exactly in any order.
 TEST(sampling, ties_at_top_k_and_top_p_boundaries_go_to_the_lowest_index) {
@@ -591,23 +619,54 @@ TEST_P(sampling_kernels_test, first_above_and_exp_weights) {
       double m = -kInf;
       for (std::size_t i = 0; i < n; ++i) m = std::max(m, static_cast<double>(x[i]));
       if (n == 0) m = 0;
-      for (double s : {1.0, 0.37, 25.0, 0x1p960}) {
-        std::vector<float> w(n + 1, -1.0f);
-        const double sum = k.exp_weights(x, n, m, s, w.data());
-        double sw = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-          const double a = (static_cast<double>(x[i]) - m) * s;
-          const double e = std::exp(a);
-          if (a < -104) {
-            ASSERT_EQ(w[i], 0.0f);
-          } else {
-            ASSERT_NEAR(w[i], e, e * 0x1p-23 + 0x1p-149) << a;
+      double low = kInf;
+      for (std::size_t i = 0; i < n; ++i) low = std::min(low, static_cast<double>(x[i]));
+      for (double s : {1.0, 0.37, 25.0, 0x1p310, 0x1p960}) {
+        // Every guard the row allows (2 always; 1 and 0 where its range fits).
+        const int tightest = n == 0 ? 2 : detail::exp_guard_for(low, m, s);
+        for (int guard = 2; guard >= tightest; --guard) {
+          std::vector<double> w(n + 1, -1.0);
+          const double sum = k.exp_weights(x, n, m, s, guard, w.data());
+          double sw = 0;
+          for (std::size_t i = 0; i < n; ++i) {
+            const double a = (static_cast<double>(x[i]) - m) * s;
+            const double e = std::exp(a);
+            if (a < -104) {
+              ASSERT_EQ(w[i], 0.0);
+            } else {
+              ASSERT_NEAR(w[i], e, e * 2e-9) << a;
+            }
+            sw += w[i];
           }
-          sw += w[i];
+          ASSERT_EQ(w[n], -1.0);             // no write past the end
+          ASSERT_NEAR(sum, sw, 1e-13 * sw);  // another order of the same additions
+          ASSERT_EQ(k.exp_weights(x, n, m, s, guard, nullptr), sum);
         }
-        ASSERT_EQ(w[n], -1.0f);  // no write past the end
-        ASSERT_NEAR(sum, sw, 1e-15 * sw);
-        ASSERT_EQ(k.exp_weights(x, n, m, s, nullptr), sum);
+      }
+    }
+  }
+  // argmax: the first max, on rows with ties, masks, +inf and NaN.
+  for (std::size_t n = 0; n <= 300; n += (n < 70 ? 1 : 23)) {
+    for (int kind = 0; kind < 5; ++kind) {
+      std::vector<float> a(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        a[i] = static_cast<float>(static_cast<int>(g() % 7)) - 3.0f;  // many ties
+        if (kind == 1 && i % 3 == 0) a[i] = -kInfF;
+        if (kind == 2) a[i] = -kInfF;
+      }
+      if (kind == 3 && n > 0) a[(n * 5) / 7] = kInfF;
+      if (kind == 4 && n > 0) a[n / 3] = std::numeric_limits<float>::quiet_NaN();
+      std::size_t want = 0;
+      bool want_nan = false;
+      for (std::size_t i = 0; i < n; ++i) {
+        want_nan = want_nan || std::isnan(a[i]);
+        if (a[i] > a[want] || (std::isnan(a[want]) && !std::isnan(a[i]))) want = i;
+      }
+      bool nan = false;
+      const std::size_t got = k.argmax(a.data(), n, &nan);
+      ASSERT_EQ(nan, want_nan) << n << " kind " << kind;
+      if (!want_nan) {
+        ASSERT_EQ(got, want) << n << " kind " << kind;
       }
     }
   }
@@ -627,7 +686,7 @@ TEST_P(sampling_kernels_test, first_above_and_exp_weights) {
   EXPECT_EQ(k.first_above(y.data(), y.size(), 10.0f), 2u);
   std::vector<float> z(40, -kInfF);
   z[17] = 0;
-  EXPECT_EQ(k.exp_weights(z.data(), z.size(), 0.0, 1.0, nullptr), 1.0);
+  EXPECT_EQ(k.exp_weights(z.data(), z.size(), 0.0, 1.0, 2, nullptr), 1.0);
 }
 
 KELVIN_INSTANTIATE_PER_TARGET(sampling_reference);

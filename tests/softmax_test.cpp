@@ -11,13 +11,14 @@
 #include <vector>
 
 #include "kelvin/runtime.hpp"
+#include "src/threads.hpp"
 #include "tests/support/mpfr_reference.hpp"
+#include "tests/support/operations.hpp"
 #include "tests/support/targets.hpp"
 
 namespace kelvin {
 namespace {
 
-using detail::family;
 using testing::per_target;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -531,45 +532,18 @@ void check_axis_lanes() {
   put(2, 10, 30, -kInfT);  // a mask inside an ordinary row
   const auto xv = axis_view<const T>::contiguous(x.data(), outer, n, inner);
   for (double t : {0.07, 1.0, 250.0}) {
-    for (family f :
-         {family::softmax, family::log_softmax, family::log_partition, family::smooth_max}) {
-      const bool reduce = f == family::log_partition || f == family::smooth_max;
+    for (const testing::operation& op : testing::kOperations) {
+      const bool reduce = op.reduces;
       std::vector<T> y(reduce ? outer * inner : x.size());
       const options o{.temperature = t, .empty_row = empty_row_policy::zero};
       const auto yv = axis_view<T>::contiguous(y.data(), outer, reduce ? 1 : n, inner);
-      switch (f) {
-        case family::softmax:
-          softmax(xv, yv, o);
-          break;
-        case family::log_softmax:
-          log_softmax(xv, yv, o);
-          break;
-        case family::log_partition:
-          log_partition(xv, yv, o);
-          break;
-        case family::smooth_max:
-          smooth_max(xv, yv, o);
-          break;
-      }
+      op.on<T>().axis(xv, yv, o);
       for (std::size_t oo = 0; oo < outer; ++oo) {
         for (std::size_t i = 0; i < inner; ++i) {
           std::vector<T> row(n), want(n);
           for (std::size_t a = 0; a < n; ++a) row[a] = x[(oo * n + a) * inner + i];
-          T want_r{};
-          switch (f) {
-            case family::softmax:
-              softmax(std::span<const T>(row), std::span<T>(want), o);
-              break;
-            case family::log_softmax:
-              log_softmax(std::span<const T>(row), std::span<T>(want), o);
-              break;
-            case family::log_partition:
-              want_r = log_partition(std::span<const T>(row), o);
-              break;
-            case family::smooth_max:
-              want_r = smooth_max(std::span<const T>(row), o);
-              break;
-          }
+          op.on<T>().row(std::span<const T>(row), std::span<T>(want.data(), reduce ? 1 : n), o);
+          const T want_r = want[0];
           const auto close = [](T got, T exp) {
             if (std::isnan(exp)) return std::isnan(got);
             if (std::isinf(exp) || exp == 0) return got == exp;
@@ -578,11 +552,11 @@ void check_axis_lanes() {
           };
           if (reduce) {
             ASSERT_TRUE(close(y[oo * inner + i], want_r))
-                << t << " " << int(f) << " " << oo << " " << i;
+                << t << " " << op.name << " " << oo << " " << i;
           } else {
             for (std::size_t a = 0; a < n; ++a) {
               ASSERT_TRUE(close(y[(oo * n + a) * inner + i], want[a]))
-                  << t << " " << int(f) << " " << oo << " " << a << " " << i << ": "
+                  << t << " " << op.name << " " << oo << " " << a << " " << i << ": "
                   << y[(oo * n + a) * inner + i] << " vs " << want[a];
             }
           }
@@ -650,33 +624,33 @@ TEST_P(axis_lanes, float64_lanes_are_within_two_ulps_of_mpfr) {
 KELVIN_INSTANTIATE_PER_TARGET(axis_lanes);
 
 TEST(threads, results_do_not_depend_on_the_thread_count) {
-  // Long rows, rows batched by 8, and short rows transposed 64 at a time, with
-  // a NaN row and a +inf entry among them.
-  for (const auto& [rows, cols] :
-       {std::pair<std::size_t, std::size_t>{64, 3000}, {1000, 10}, {203, 16}, {130, 100}, {3, 5}}) {
+  // Every shape is above the grain, so that threads = 2 really runs two
+  // threads: rows of the batched kernel whose work items differ with the
+  // thread count (100 x 700: 50 rows per item on two threads, 64 on one),
+  // two rows of one item each, and short rows transposed 64 at a time (with a
+  // partial last group), with a NaN row and a +inf entry among them.
+  for (const auto& [rows, cols] : {std::pair<std::size_t, std::size_t>{64, 3000},
+                                   {100, 700},
+                                   {2, 40000},
+                                   {8000, 10},
+                                   {4100, 16}}) {
+    ASSERT_EQ(detail::plan_threads(2, rows, cols), 2) << rows << "x" << cols;
     std::vector<float> x(rows * cols), y1(x.size()), y2(x.size());
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(std::cos(double(i)) * 20);
-    if (rows > 100) {
+    if (rows > 90) {
       x[70 * cols + 1] = NAN;
       x[90 * cols] = INFINITY;
     }
-    for (const family f : {family::softmax, family::log_softmax, family::log_partition}) {
-      const matrix_view<const float> xv(x.data(), rows, cols);
-      if (f == family::log_partition) {
-        log_partition(xv, std::span<float>(y1.data(), rows), {.temperature = 0.07, .threads = 1});
-        log_partition(xv, std::span<float>(y2.data(), rows), {.temperature = 0.07, .threads = 2});
-      } else {
-        const auto run = [&](std::vector<float>& y, int threads) {
-          const matrix_view<float> yv(y.data(), rows, cols);
-          const options o{.temperature = 0.07, .threads = threads};
-          f == family::softmax ? softmax(xv, yv, o) : log_softmax(xv, yv, o);
-        };
-        run(y1, 1);
-        run(y2, 2);
-      }
-      for (std::size_t i = 0; i < y1.size(); ++i) {
+    const matrix_view<const float> xv(x.data(), rows, cols);
+    for (const testing::operation& op : testing::kOperations) {
+      const std::size_t out_cols = op.reduces ? 1 : cols;
+      op.f32.rows(xv, matrix_view<float>(y1.data(), rows, out_cols),
+                  {.temperature = 0.07, .threads = 1});
+      op.f32.rows(xv, matrix_view<float>(y2.data(), rows, out_cols),
+                  {.temperature = 0.07, .threads = 2});
+      for (std::size_t i = 0; i < rows * out_cols; ++i) {
         ASSERT_TRUE(y1[i] == y2[i] || (std::isnan(y1[i]) && std::isnan(y2[i])))
-            << rows << "x" << cols << " family " << int(f) << " at " << i;
+            << rows << "x" << cols << " " << op.name << " at " << i;
       }
     }
   }

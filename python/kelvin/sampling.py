@@ -29,6 +29,9 @@ _raw = _kelvin._sampling
 
 
 def _logits(logits):
+    if type(logits) is np.ndarray and logits.dtype == np.float32 and logits.ndim in (1, 2) \
+            and logits.flags.c_contiguous:  # the common case, without copies
+        return (logits.reshape(1, -1) if logits.ndim == 1 else logits), logits.ndim == 1
     if isinstance(logits, np.ma.MaskedArray):
         raise TypeError("logits is a numpy.ma.MaskedArray; mask with -inf instead")
     a = np.asarray(logits)
@@ -111,6 +114,31 @@ def _configs(rows, temperature, top_k, top_p, min_p, typical_p, min_keep, order,
     )
 
 
+_REAL = (int, float, np.integer, np.floating)
+_INT = (int, np.integer)
+
+
+def _scalar_config(temperature, top_k, top_p, min_p, typical_p, min_keep, order, dynamic_range,
+                   dynamic_exponent, seed, step):
+    """The config as checked scalars for sample_one_config, or None when some
+    value is not a scalar (the general path then checks and broadcasts)."""
+    reals = (temperature, top_p, min_p, typical_p, dynamic_range, dynamic_exponent)
+    ints = (top_k, min_keep, seed)
+    for v in reals:
+        if not isinstance(v, _REAL) or isinstance(v, (bool, np.bool_)):
+            return None
+    for v in ints:
+        if not isinstance(v, _INT) or isinstance(v, (bool, np.bool_)):
+            return None
+    if not isinstance(order, str) or order not in _ORDERS:
+        return None
+    if not 0 <= seed < 2**64 or not -2**63 <= top_k < 2**63 or not -2**63 <= min_keep < 2**63:
+        return None
+    return (float(temperature), int(top_k), float(top_p), float(min_p), float(typical_p),
+            int(min_keep), _ORDERS[order], float(dynamic_range), float(dynamic_exponent),
+            int(seed), int(step))
+
+
 def sample(logits, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, typical_p=1.0, min_keep=1,
            order="temperature_last", dynamic_range=0.0, dynamic_exponent=1.0, seed=0, step=0,
            row_ids=None, return_logprobs=False):
@@ -130,12 +158,22 @@ def sample(logits, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, typical_p=1.0
     """
     x, one = _logits(logits)
     rows = x.shape[0]
-    configs = _configs(rows, temperature, top_k, top_p, min_p, typical_p, min_keep, order,
-                       dynamic_range, dynamic_exponent, seed)
     if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral):
         raise TypeError(f"step must be a non-negative int (got {step!r})")
     if step < 0 or step >= 2**64:
         raise ValueError(f"step must be in [0, 2**64) (got {step!r})")
+    fast = _scalar_config(temperature, top_k, top_p, min_p, typical_p, min_keep, order,
+                          dynamic_range, dynamic_exponent, seed, step)
+    if fast is not None and (row_ids is None or np.ndim(row_ids) == 1):
+        ids = None if row_ids is None else _uint64(row_ids, "row_ids", rows)
+        r = _raw.sample_one_config(x, *fast, ids, bool(return_logprobs), one)
+        if not one:
+            return r
+        if return_logprobs:
+            return int(r[0][0]), float(r[1][0]), float(r[2][0])
+        return r
+    configs = _configs(rows, temperature, top_k, top_p, min_p, typical_p, min_keep, order,
+                       dynamic_range, dynamic_exponent, seed)
     ids = np.arange(rows, dtype=np.uint64) if row_ids is None else _uint64(row_ids, "row_ids", rows)
     if row_ids is not None and np.ndim(row_ids) == 0 and rows > 1:
         raise ValueError("row_ids must have one entry per row")

@@ -88,7 +88,7 @@ def assert_within(got, want, tol, what):
 
 
 def kelvin_tolerance(family, want, oracle_err, dtype):
-    """kelvin's contract (DESIGN.md section 2): softmax within 2 ulp (absolute
+    """kelvin's contract (docs/contract.md): softmax within 2 ulp (absolute
     2 * 2^-149 below FLT_MIN for float32), log_softmax and log_partition within 2
     ulp of max(|result|, 1). smooth_max = T * log_partition gets the same 2 ulp
     of max(|result|, 1) (the contract states no separate bound). Plus the

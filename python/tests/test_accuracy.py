@@ -2,7 +2,7 @@
 random data: float32 and float64, several shapes, axes and memory layouts,
 temperatures 1e-3 .. 1e3.
 
-kelvin is held to its contract (2 ulp, DESIGN.md section 2). SciPy is given
+kelvin is held to its contract (2 ulp, docs/contract.md). SciPy is given
 x / T as its users do, so it is held only to its own error, which grows with
 |x / T| (float32: about 1000 ulp at T = 1e-3); for float32 data SciPy is also
 run in float64, which is then accurate enough to check kelvin's 2 ulp."""

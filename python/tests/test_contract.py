@@ -1,4 +1,4 @@
-"""The edge cases of kelvin's numeric contract (DESIGN.md section 2), through
+"""The edge cases of kelvin's numeric contract (docs/contract.md), through
 the Python module, and what SciPy and PyTorch return for the same rows when
 given x / T as their users do.
 

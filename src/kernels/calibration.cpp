@@ -90,6 +90,7 @@ const detail::calibration_kernels* CalibrationKernels() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "src/kernels/target_list.h"
 namespace kelvin::detail {
 namespace {
 
@@ -114,39 +115,9 @@ const calibration_kernels kScalarCalibration{&scalar_moments<float>, &scalar_mom
 }  // namespace
 
 const calibration_kernels& calibration_kernels_for(const target& t) {
-#define KELVIN_CALIBRATION_ENTRY(BIT, NS) \
+#define KELVIN_CALIBRATION_ENTRY(BIT, NS, NAME) \
   if (t.hwy_bit == (BIT)) return *kelvin::NS::CalibrationKernels();
-  // The same targets as src/kernels/targets.inc (both files see the same HWY_TARGETS).
-#if HWY_TARGETS & HWY_AVX3_DL
-  KELVIN_CALIBRATION_ENTRY(HWY_AVX3_DL, N_AVX3_DL)
-#endif
-#if HWY_TARGETS & HWY_AVX3
-  KELVIN_CALIBRATION_ENTRY(HWY_AVX3, N_AVX3)
-#endif
-#if HWY_TARGETS & HWY_AVX2
-  KELVIN_CALIBRATION_ENTRY(HWY_AVX2, N_AVX2)
-#endif
-#if HWY_TARGETS & HWY_SSE4
-  KELVIN_CALIBRATION_ENTRY(HWY_SSE4, N_SSE4)
-#endif
-#if HWY_TARGETS & HWY_SSSE3
-  KELVIN_CALIBRATION_ENTRY(HWY_SSSE3, N_SSSE3)
-#endif
-#if HWY_TARGETS & HWY_SVE2
-  KELVIN_CALIBRATION_ENTRY(HWY_SVE2, N_SVE2)
-#endif
-#if HWY_TARGETS & HWY_SVE
-  KELVIN_CALIBRATION_ENTRY(HWY_SVE, N_SVE)
-#endif
-#if HWY_TARGETS & HWY_NEON
-  KELVIN_CALIBRATION_ENTRY(HWY_NEON, N_NEON)
-#endif
-#if HWY_TARGETS & HWY_EMU128
-  KELVIN_CALIBRATION_ENTRY(HWY_EMU128, N_EMU128)
-#endif
-#if HWY_TARGETS & HWY_SCALAR
-  KELVIN_CALIBRATION_ENTRY(HWY_SCALAR, N_SCALAR)
-#endif
+  KELVIN_FOREACH_TARGET(KELVIN_CALIBRATION_ENTRY)
 #undef KELVIN_CALIBRATION_ENTRY
   return kScalarCalibration;  // kelvin's scalar reference (hwy_bit 0)
 }

@@ -159,6 +159,7 @@ const detail::half_kernels* HalfKernels() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "src/kernels/target_list.h"
 namespace kelvin::detail {
 namespace {
 
@@ -180,39 +181,9 @@ const half_kernels kScalarHalf{&bf16_to_f32, &f32_to_bf16, &f16_to_f32, &f32_to_
 }  // namespace
 
 const half_kernels& half_kernels_for(const target& t) {
-#define KELVIN_HALF_ENTRY(BIT, NS) \
+#define KELVIN_HALF_ENTRY(BIT, NS, NAME) \
   if (t.hwy_bit == (BIT)) return *kelvin::NS::HalfKernels();
-  // The same targets as src/kernels/targets.inc (both files see the same HWY_TARGETS).
-#if HWY_TARGETS & HWY_AVX3_DL
-  KELVIN_HALF_ENTRY(HWY_AVX3_DL, N_AVX3_DL)
-#endif
-#if HWY_TARGETS & HWY_AVX3
-  KELVIN_HALF_ENTRY(HWY_AVX3, N_AVX3)
-#endif
-#if HWY_TARGETS & HWY_AVX2
-  KELVIN_HALF_ENTRY(HWY_AVX2, N_AVX2)
-#endif
-#if HWY_TARGETS & HWY_SSE4
-  KELVIN_HALF_ENTRY(HWY_SSE4, N_SSE4)
-#endif
-#if HWY_TARGETS & HWY_SSSE3
-  KELVIN_HALF_ENTRY(HWY_SSSE3, N_SSSE3)
-#endif
-#if HWY_TARGETS & HWY_SVE2
-  KELVIN_HALF_ENTRY(HWY_SVE2, N_SVE2)
-#endif
-#if HWY_TARGETS & HWY_SVE
-  KELVIN_HALF_ENTRY(HWY_SVE, N_SVE)
-#endif
-#if HWY_TARGETS & HWY_NEON
-  KELVIN_HALF_ENTRY(HWY_NEON, N_NEON)
-#endif
-#if HWY_TARGETS & HWY_EMU128
-  KELVIN_HALF_ENTRY(HWY_EMU128, N_EMU128)
-#endif
-#if HWY_TARGETS & HWY_SCALAR
-  KELVIN_HALF_ENTRY(HWY_SCALAR, N_SCALAR)
-#endif
+  KELVIN_FOREACH_TARGET(KELVIN_HALF_ENTRY)
 #undef KELVIN_HALF_ENTRY
   return kScalarHalf;  // kelvin's scalar reference (hwy_bit 0)
 }

@@ -123,16 +123,28 @@ void log_f64(const double* in, double* out, std::size_t n) {
 row_scan scan_f32(const float* x, std::size_t n) { return scan(x, n); }
 row_scan scan_f64(const double* x, std::size_t n) { return scan(x, n); }
 
-// No batched rows: the drivers run the reference a row at a time.
-const kernel_table<float> kRefF32{&scan_f32, &exp_sum_f32, &scale_f32, &log_softmax_out_f32,
-                                  nullptr,   nullptr,      &log_f64,   &exp_neg_f32};
-const kernel_table<double> kRefF64{&scan_f64, &exp_sum_f64, &scale_f64, &log_softmax_out_f64,
-                                   nullptr,   nullptr,      nullptr,    &exp_neg_f64};
+// No axis or batched kernels: the drivers run the reference a row at a time.
+const kernel_table<float> kRefF32{.scan = &scan_f32,
+                                  .exp_sum = &exp_sum_f32,
+                                  .scale = &scale_f32,
+                                  .log_softmax_out = &log_softmax_out_f32,
+                                  .axis_block = nullptr,
+                                  .rows = nullptr,
+                                  .log = &log_f64,
+                                  .exp_neg = &exp_neg_f32};
+const kernel_table<double> kRefF64{.scan = &scan_f64,
+                                   .exp_sum = &exp_sum_f64,
+                                   .scale = &scale_f64,
+                                   .log_softmax_out = &log_softmax_out_f64,
+                                   .axis_block = nullptr,
+                                   .rows = nullptr,
+                                   .log = nullptr,
+                                   .exp_neg = &exp_neg_f64};
 
 }  // namespace
 
 const target& scalar_reference_target() {
-  static const target t{0, "SCALAR", &kRefF32, &kRefF64};
+  static const target t{.hwy_bit = 0, .name = "SCALAR", .f32 = &kRefF32, .f64 = &kRefF64};
   return t;
 }
 

@@ -19,6 +19,11 @@ inline std::vector<const detail::target*> supported_targets() {
   return out;
 }
 
+// The best target this CPU runs (the first supported one): the target the
+// heaviest sweeps run in full on (compiled_targets()[0] may be one this CPU
+// cannot run, e.g. AVX3 without AVX-512).
+inline const detail::target& best_supported_target() { return *supported_targets().front(); }
+
 class per_target : public ::testing::TestWithParam<const detail::target*> {
  protected:
   void SetUp() override {

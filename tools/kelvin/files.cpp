@@ -192,226 +192,286 @@ void spool_all(value_source<T>& src, spool<T>& into, std::size_t granule, std::s
   }
 }
 
+// The input of one run as values of T, and its shape (the rows of a CSV are
+// not known up front).
 template <class T>
-void run_typed(const compute_args& a, opened_input* in, compute_plan plan) {
-  const bool reduce = plan.op->reduces;
-  const std::string in_name = in != nullptr ? in->name : "the values";
-
-  // ---- the input and its shape (rows of a CSV are not known up front)
+struct typed_input {
+  std::string name;
+  bool from_values = false;  // values given on the command line
   std::vector<T> values;
   std::unique_ptr<csv_reader<T>> csv;
   std::unique_ptr<value_source<T>> source;
   std::vector<std::uint64_t> shape;
   bool fortran = false;
   bool rows_unknown = false;
-  if (in == nullptr) {
-    values = parse_values<T>(a.values);
-    shape = {values.size()};
-    source = make_memory_source<T>(std::span<const T>(values));
-  } else if (in->format == file_format::npy) {
-    shape = in->npy.shape;
-    fortran = in->npy.fortran_order;
-    source = make_npy_source<T>(*in->reader, in->npy);
-  } else {
-    csv = std::make_unique<csv_reader<T>>(*in->reader, delimiter_of(in->format), a.header);
-    csv->start();
-    shape = {0, csv->cols()};
-    rows_unknown = true;
-    source = make_csv_source<T>(*csv);
-  }
-  if (a.header && !csv) throw usage_error("--header applies to CSV and TSV input, not " + in_name);
+};
 
-  // ---- the axis, in NumPy's numbering and in memory order
-  const auto rank = static_cast<int>(shape.size());
+template <class T>
+typed_input<T> read_input(const compute_args& a, opened_input* in) {
+  typed_input<T> t;
+  t.name = in != nullptr ? in->name : "the values";
+  if (in == nullptr) {
+    t.from_values = true;
+    t.values = parse_values<T>(a.values);
+    t.shape = {t.values.size()};
+    t.source = make_memory_source<T>(std::span<const T>(t.values));
+  } else if (in->format == file_format::npy) {
+    t.shape = in->npy.shape;
+    t.fortran = in->npy.fortran_order;
+    t.source = make_npy_source<T>(*in->reader, in->npy);
+  } else {
+    t.csv = std::make_unique<csv_reader<T>>(*in->reader, delimiter_of(in->format), a.header);
+    t.csv->start();
+    t.shape = {0, t.csv->cols()};
+    t.rows_unknown = true;
+    t.source = make_csv_source<T>(*t.csv);
+  }
+  if (a.header && !t.csv) throw usage_error("--header applies to CSV and TSV input, not " + t.name);
+  return t;
+}
+
+// The axis of a run, in NumPy's numbering and in memory order, and the shape
+// of the result.
+struct axis_layout {
+  std::size_t ax = 0;  // in [0, rank)
+  std::vector<std::uint64_t> mem_shape;
+  std::size_t mem_axis = 0;
+  std::vector<std::uint64_t> out_shape;
+  bool out_rows_unknown = false;
+};
+
+template <class T>
+axis_layout resolve_axis(const compute_args& a, const typed_input<T>& t, bool reduce) {
+  const auto rank = static_cast<int>(t.shape.size());
   const int axis = a.axis_given ? a.axis : -1;
   if (axis < -rank || axis >= rank) {
     std::string what;
-    if (csv) {
+    if (t.csv) {
       what = "a CSV table (axis 0 runs down the columns, 1 along the rows)";
-    } else if (in == nullptr) {
+    } else if (t.from_values) {
       what = "a row of values";
     } else if (rank == 0) {
       what = "a 0-d array (a single value; it has no axis)";
     } else {
-      what = "shape " + format_shape(shape);
+      what = "shape " + format_shape(t.shape);
     }
     const std::string range =
         rank == 0 ? ""
                   : " (valid: " + std::to_string(-rank) + " to " + std::to_string(rank - 1) + ")";
-    throw usage_error(in_name + ": --axis " + std::to_string(axis) + " is out of range for " +
-                      what + range);
+    throw usage_error(t.name + ": --axis " + std::to_string(axis) + " is out of range for " + what +
+                      range);
   }
-  const auto ax = static_cast<std::size_t>(axis < 0 ? axis + rank : axis);
-  std::vector<std::uint64_t> mem_shape = shape;
-  if (fortran) std::reverse(mem_shape.begin(), mem_shape.end());
-  const std::size_t mem_axis = fortran ? shape.size() - 1 - ax : ax;
-  std::vector<std::uint64_t> out_shape = shape;
-  if (reduce) out_shape.erase(out_shape.begin() + static_cast<std::ptrdiff_t>(ax));
+  axis_layout l;
+  l.ax = static_cast<std::size_t>(axis < 0 ? axis + rank : axis);
+  l.mem_shape = t.shape;
+  if (t.fortran) std::reverse(l.mem_shape.begin(), l.mem_shape.end());
+  l.mem_axis = t.fortran ? t.shape.size() - 1 - l.ax : l.ax;
+  l.out_shape = t.shape;
+  if (reduce) l.out_shape.erase(l.out_shape.begin() + static_cast<std::ptrdiff_t>(l.ax));
   // The CSV's row count stays unknown in the output shape unless the rows
   // are what the axis reduces.
-  const bool out_rows_unknown = rows_unknown && !(reduce && ax == 0);
+  l.out_rows_unknown = t.rows_unknown && !(reduce && l.ax == 0);
   // A reduction over an empty axis has a value per slice: (2^40, 2^40, 0)
   // along the last axis would be 2^80 results, past any file (and past
   // uint64 arithmetic, where it would wrap to a small count).
-  if (reduce && !out_rows_unknown) {
+  if (reduce && !l.out_rows_unknown) {
     std::uint64_t count = 1;
-    for (const std::uint64_t d : out_shape) {
+    for (const std::uint64_t d : l.out_shape) {
       if (d != 0 && count > kMaxResultBytes / sizeof(T) / d) {
-        throw usage_error(in_name + ": the result's shape " + format_shape(out_shape) +
+        throw usage_error(t.name + ": the result's shape " + format_shape(l.out_shape) +
                           " is too large (its data would exceed 2^62 bytes)");
       }
       count *= d;
     }
   }
+  return l;
+}
 
-  // ---- the output
-  const std::string out_path = a.output.empty() ? "-" : a.output;
-  file_format out_format;
+// Where and how the results are written.
+struct output_plan {
+  std::string path;
+  file_format format = file_format::csv;
+  npy_header header;         // .npy output
+  std::size_t csv_cols = 1;  // CSV/TSV output: values per line
+  std::string csv_header;    // CSV/TSV output: the first line, if any
+};
+
+template <class T>
+output_plan choose_output(const compute_args& a, const opened_input* in, const typed_input<T>& t,
+                          const axis_layout& l, const compute_plan& plan) {
+  const bool reduce = plan.op->reduces;
+  output_plan o;
+  o.path = a.output.empty() ? "-" : a.output;
   if (!a.output_format.empty()) {
-    out_format = checked_format("--output-format", a.output_format);
-  } else if (const auto ext = out_path == "-" ? std::nullopt : format_of_extension(out_path)) {
-    out_format = *ext;
-  } else if (csv) {
-    out_format = csv->delimiter() == '\t' ? file_format::tsv : file_format::csv;
+    o.format = checked_format("--output-format", a.output_format);
+  } else if (const auto ext = o.path == "-" ? std::nullopt : format_of_extension(o.path)) {
+    o.format = *ext;
+  } else if (t.csv) {
+    o.format = t.csv->delimiter() == '\t' ? file_format::tsv : file_format::csv;
   } else {
-    out_format = in != nullptr ? in->format : file_format::csv;
+    o.format = in != nullptr ? in->format : file_format::csv;
   }
-
-  npy_header out_header;
-  std::size_t csv_cols = 1;
-  std::string csv_header;
-  if (out_format == file_format::npy) {
+  if (o.format == file_format::npy) {
     if (in != nullptr && in->format == file_format::npy) {
-      out_header.type = in->npy.type;
-      out_header.big_endian = in->npy.big_endian;
+      o.header.type = in->npy.type;
+      o.header.big_endian = in->npy.big_endian;
     } else {
-      out_header.type = scalar_type_of<T>();
-      out_header.big_endian = std::endian::native == std::endian::big;
+      o.header.type = scalar_type_of<T>();
+      o.header.big_endian = std::endian::native == std::endian::big;
     }
-    out_header.fortran_order = fortran;
-    out_header.shape = out_shape;
-    if (out_path == "-" && isatty(STDOUT_FILENO) == 1) {
+    o.header.fortran_order = t.fortran;
+    o.header.shape = l.out_shape;
+    if (o.path == "-" && isatty(STDOUT_FILENO) == 1) {
       throw usage_error(
           "not writing binary .npy data to a terminal: give --output FILE or pipe it");
     }
+    return o;
+  }
+  const std::size_t out_rank = l.out_shape.size();
+  if (out_rank > 2) {
+    throw usage_error(t.name + ": a " + std::to_string(out_rank) +
+                      "-d result cannot be written as CSV: write .npy (--output x.npy)");
+  }
+  if (out_rank == 2 && t.fortran && l.out_shape[0] > 1 && l.out_shape[1] > 1) {
+    throw usage_error(t.name + ": a Fortran-order 2-d result cannot be streamed as CSV rows: " +
+                      "write .npy, or save the array in C order");
+  }
+  if (t.csv) {
+    o.csv_cols = reduce && l.ax == 1 ? 1 : t.csv->cols();
+    if (!t.csv->header().empty()) {
+      o.csv_header = reduce && l.ax == 1 ? std::string(plan.op->name) : t.csv->header();
+    }
   } else {
-    const std::size_t out_rank = out_shape.size();
-    if (out_rank > 2) {
-      throw usage_error(in_name + ": a " + std::to_string(out_rank) +
-                        "-d result cannot be written as CSV: write .npy (--output x.npy)");
-    }
-    if (out_rank == 2 && fortran && out_shape[0] > 1 && out_shape[1] > 1) {
-      throw usage_error(in_name + ": a Fortran-order 2-d result cannot be streamed as CSV rows: " +
-                        "write .npy, or save the array in C order");
-    }
-    if (csv) {
-      csv_cols = reduce && ax == 1 ? 1 : csv->cols();
-      if (!csv->header().empty())
-        csv_header = reduce && ax == 1 ? std::string(plan.op->name) : csv->header();
-    } else {
-      csv_cols = out_rank == 2   ? static_cast<std::size_t>(out_shape[1])
-                 : out_rank == 1 ? static_cast<std::size_t>(out_shape[0])
+    o.csv_cols = out_rank == 2   ? static_cast<std::size_t>(l.out_shape[1])
+                 : out_rank == 1 ? static_cast<std::size_t>(l.out_shape[0])
                                  : 1;
+  }
+  return o;
+}
+
+// An input with no values: a reduction still has a value per slice
+// (log-partition of no entries is -inf), and the stream's length must still
+// match its header.
+template <class T>
+void compute_empty(typed_input<T>& t, const axis_layout& l, const compute_plan& plan,
+                   value_sink<T>& sink) {
+  const std::uint64_t slices = product(l.out_shape);
+  if (plan.op->reduces && slices > 0) {
+    T v{};
+    plan.op->rows(matrix_view<const T>(nullptr, 1, 0), matrix_view<T>(&v, 1, 1), plan.opt);
+    const std::vector<T> fill(static_cast<std::size_t>(std::min<std::uint64_t>(slices, 1 << 16)),
+                              v);
+    for (std::uint64_t at = 0; at < slices; at += fill.size()) {
+      const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(fill.size(), slices - at));
+      sink.write(std::span<const T>(fill.data(), k));
     }
   }
+  std::vector<T> probe(1);
+  t.source->read(std::span<T>(probe));
+}
 
-  output_file out(out_path, in != nullptr && in->has_stat ? &in->st : nullptr);
-  std::unique_ptr<value_sink<T>> sink =
-      out_format == file_format::npy
-          ? make_npy_sink<T>(out, out_header, out_rows_unknown, plan.chunk_bytes)
-          : make_csv_sink<T>(out, csv_cols, out_format == file_format::tsv ? '\t' : ',',
-                             csv_header);
+// Every slice of the input computed into the output: streamed in slabs when a
+// slab fits in a chunk (file to file by parallel blocks when both are .npy
+// files), else through random access to the input (the file itself or a
+// spool) by blocks of the inner dimension.
+template <class T>
+void compute_all(const compute_args& a, opened_input* in, typed_input<T>& t, const axis_layout& l,
+                 const output_plan& o, output_file& out, value_sink<T>& sink,
+                 const compute_plan& plan, progress& bar) {
   const std::optional<std::uint64_t> in_size =
       in != nullptr ? in->reader->size() : std::optional<std::uint64_t>();
-  // No bar over results printed on the same terminal.
-  const bool results_on_terminal = out_path == "-" && isatty(STDOUT_FILENO) == 1;
-  progress bar(!a.quiet && !results_on_terminal && progress::stderr_is_terminal(),
-               in_size.value_or(0));
-
-  // ---- compute
-  if (!rows_unknown && product(shape) == 0) {
-    // Nothing to read. A reduction over an empty axis still has a value
-    // per slice (log-partition of no entries is -inf).
-    const std::uint64_t slices = product(out_shape);
-    if (reduce && slices > 0) {
-      T v{};
-      plan.op->rows(matrix_view<const T>(nullptr, 1, 0), matrix_view<T>(&v, 1, 1), plan.opt);
-      const std::vector<T> fill(static_cast<std::size_t>(std::min<std::uint64_t>(slices, 1 << 16)),
-                                v);
-      for (std::uint64_t at = 0; at < slices; at += fill.size()) {
-        const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(fill.size(), slices - at));
-        sink->write(std::span<const T>(fill.data(), k));
-      }
-    }
-    // The stream's length must still match its header.
-    std::vector<T> probe(1);
-    source->read(std::span<T>(probe));
+  std::uint64_t outer = 0;
+  std::uint64_t n = 0;
+  std::uint64_t inner = 0;
+  if (!t.rows_unknown) {
+    outer = product(std::span<const std::uint64_t>(l.mem_shape).first(l.mem_axis));
+    n = l.mem_shape[l.mem_axis];
+    inner = product(std::span<const std::uint64_t>(l.mem_shape).subspan(l.mem_axis + 1));
+  } else if (l.ax == 1) {
+    n = t.csv->cols();
+    inner = 1;
+  }
+  const bool streamable =
+      (!t.rows_unknown || l.ax == 1) && (inner == 1 || n * inner * sizeof(T) <= plan.chunk_bytes);
+  const bool npy_file = in != nullptr && in->format == file_format::npy && in->reader->fd() >= 0 &&
+                        in_size.has_value();
+  std::unique_ptr<value_store<T>> direct_out;
+  if (o.format == file_format::npy) {
+    direct_out = make_direct_npy_store<T>(out, o.header, l.out_rows_unknown);
+  }
+  if (streamable && npy_file && direct_out) {
+    // File to file: blocks read, computed and written in place by workers.
+    file_store<T> direct_in(in->reader->fd(), in->reader->start_offset() + in->npy.header_size,
+                            in->npy.type, needs_swap(in->npy.big_endian), in->name);
+    run_parallel_blocks(direct_in, *direct_out, outer, static_cast<std::size_t>(n),
+                        static_cast<std::size_t>(inner), plan, kParallelBlockBytes,
+                        a.threads > 0 ? a.threads : all_cores(), bar,
+                        static_cast<double>(size_of(in->npy.type)));
+    return;
+  }
+  if (streamable) {
+    run_streaming(*t.source, sink, static_cast<std::size_t>(n), static_cast<std::size_t>(inner),
+                  plan, bar);
+    return;
+  }
+  // Random access to the input: the file itself, else a spool of it.
+  std::unique_ptr<value_store<T>> direct_in;
+  std::unique_ptr<spool<T>> spooled_in;
+  value_store<T>* in_store = nullptr;
+  double bytes_per_value = sizeof(T);
+  if (npy_file) {
+    direct_in = std::make_unique<file_store<T>>(
+        in->reader->fd(), in->reader->start_offset() + in->npy.header_size, in->npy.type,
+        needs_swap(in->npy.big_endian), in->name);
+    in_store = direct_in.get();
+    bytes_per_value = static_cast<double>(size_of(in->npy.type));
   } else {
-    std::uint64_t outer = 0;
-    std::uint64_t n = 0;
-    std::uint64_t inner = 0;
-    if (!rows_unknown) {
-      outer = product(std::span<const std::uint64_t>(mem_shape).first(mem_axis));
-      n = mem_shape[mem_axis];
-      inner = product(std::span<const std::uint64_t>(mem_shape).subspan(mem_axis + 1));
-    } else if (ax == 1) {
-      n = csv->cols();
-      inner = 1;
+    spooled_in = std::make_unique<spool<T>>(plan.chunk_bytes);
+    spool_all(*t.source, *spooled_in, t.rows_unknown ? t.csv->cols() : 1, plan.chunk_bytes, bar);
+    if (t.rows_unknown) {  // CSV along axis 0: now the rows are known
+      outer = 1;
+      n = spooled_in->size() / t.csv->cols();
+      inner = t.csv->cols();
     }
-    const bool streamable =
-        (!rows_unknown || ax == 1) && (inner == 1 || n * inner * sizeof(T) <= plan.chunk_bytes);
-    const bool npy_file = in != nullptr && in->format == file_format::npy &&
-                          in->reader->fd() >= 0 && in_size.has_value();
-    std::unique_ptr<value_store<T>> direct_out;
-    if (out_format == file_format::npy) {
-      direct_out = make_direct_npy_store<T>(out, out_header, out_rows_unknown);
+    in_store = spooled_in.get();
+    if (in_size && spooled_in->size() > 0) {
+      bytes_per_value = static_cast<double>(*in_size) / static_cast<double>(spooled_in->size());
     }
-    if (streamable && npy_file && direct_out) {
-      // File to file: blocks read, computed and written in place by workers.
-      file_store<T> direct_in(in->reader->fd(), in->reader->start_offset() + in->npy.header_size,
-                              in->npy.type, needs_swap(in->npy.big_endian), in->name);
-      run_parallel_blocks(direct_in, *direct_out, outer, static_cast<std::size_t>(n),
-                          static_cast<std::size_t>(inner), plan, kParallelBlockBytes,
-                          a.threads > 0 ? a.threads : all_cores(), bar,
-                          static_cast<double>(size_of(in->npy.type)));
-    } else if (streamable) {
-      run_streaming(*source, *sink, static_cast<std::size_t>(n), static_cast<std::size_t>(inner),
-                    plan, bar);
-    } else {
-      // Random access to the input: the file itself, else a spool of it.
-      std::unique_ptr<value_store<T>> direct_in;
-      std::unique_ptr<spool<T>> spooled_in;
-      value_store<T>* in_store = nullptr;
-      double bytes_per_value = sizeof(T);
-      if (npy_file) {
-        direct_in = std::make_unique<file_store<T>>(
-            in->reader->fd(), in->reader->start_offset() + in->npy.header_size, in->npy.type,
-            needs_swap(in->npy.big_endian), in->name);
-        in_store = direct_in.get();
-        bytes_per_value = static_cast<double>(size_of(in->npy.type));
-      } else {
-        spooled_in = std::make_unique<spool<T>>(plan.chunk_bytes);
-        spool_all(*source, *spooled_in, rows_unknown ? csv->cols() : 1, plan.chunk_bytes, bar);
-        if (rows_unknown) {  // CSV along axis 0: now the rows are known
-          outer = 1;
-          n = spooled_in->size() / csv->cols();
-          inner = csv->cols();
-        }
-        in_store = spooled_in.get();
-        if (in_size && spooled_in->size() > 0) {
-          bytes_per_value = static_cast<double>(*in_size) / static_cast<double>(spooled_in->size());
-        }
-      }
-      const std::uint64_t out_count = reduce ? outer * inner : outer * n * inner;
-      if (direct_out) {
-        run_blocked(*in_store, *direct_out, outer, n, inner, plan, bar, bytes_per_value);
-      } else {
-        spool<T> results(plan.chunk_bytes);
-        results.resize(out_count);
-        run_blocked(*in_store, results, outer, n, inner, plan, bar, bytes_per_value);
-        results.drain_to(*sink, plan.chunk_bytes);
-      }
-    }
+  }
+  const std::uint64_t out_count = plan.op->reduces ? outer * inner : outer * n * inner;
+  if (direct_out) {
+    run_blocked(*in_store, *direct_out, outer, n, inner, plan, bar, bytes_per_value);
+  } else {
+    spool<T> results(plan.chunk_bytes);
+    results.resize(out_count);
+    run_blocked(*in_store, results, outer, n, inner, plan, bar, bytes_per_value);
+    results.drain_to(sink, plan.chunk_bytes);
+  }
+}
+
+// One run: the input, the axis, the output, then the computation; the output
+// file appears (atomically) only when everything succeeded.
+template <class T>
+void run_typed(const compute_args& a, opened_input* in, const compute_plan& plan) {
+  typed_input<T> t = read_input<T>(a, in);
+  const axis_layout l = resolve_axis(a, t, plan.op->reduces);
+  const output_plan o = choose_output(a, in, t, l, plan);
+
+  output_file out(o.path, in != nullptr && in->has_stat ? &in->st : nullptr);
+  std::unique_ptr<value_sink<T>> sink =
+      o.format == file_format::npy
+          ? make_npy_sink<T>(out, o.header, l.out_rows_unknown, plan.chunk_bytes)
+          : make_csv_sink<T>(out, o.csv_cols, o.format == file_format::tsv ? '\t' : ',',
+                             o.csv_header);
+  // No bar over results printed on the same terminal.
+  const bool results_on_terminal = o.path == "-" && isatty(STDOUT_FILENO) == 1;
+  progress bar(!a.quiet && !results_on_terminal && progress::stderr_is_terminal(),
+               in != nullptr ? in->reader->size().value_or(0) : 0);
+
+  if (!t.rows_unknown && product(t.shape) == 0) {
+    compute_empty(t, l, plan, *sink);
+  } else {
+    compute_all(a, in, t, l, o, out, *sink, plan, bar);
   }
   sink->finish();
   bar.finish();
