@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -22,11 +23,27 @@ int default_threads() noexcept;
 // given the caller's request (0 = default).
 int plan_threads(int requested, std::size_t items, std::size_t work_per_item) noexcept;
 
-// Calls f(i) for i in [0, items) on `threads` threads (static schedule).
-// f must not throw.
+#ifndef _OPENMP
+// Without OpenMP: kelvin's own pool (src/threads.cpp). Runs fn(ctx, i) for
+// i in [0, items) on the calling thread and up to threads - 1 pool threads,
+// each taking the next item; returns when all are done. Concurrent and
+// nested calls are fine: the caller always works too, so it never waits for
+// an item nobody runs.
+void pool_for(std::size_t items, int threads, void (*fn)(void*, std::size_t), void* ctx);
+#endif
+
+// Calls f(i) for i in [0, items) on `threads` threads. f must not throw.
 template <class F>
-void parallel_for(std::size_t items, [[maybe_unused]] int threads, F&& f) {
-#ifdef _OPENMP
+void parallel_for(std::size_t items, int threads, F&& f) {
+#ifndef _OPENMP
+  if (threads > 1 && items > 1) {
+    using fn_type = std::remove_reference_t<F>;
+    pool_for(
+        items, threads, [](void* c, std::size_t i) { (*static_cast<fn_type*>(c))(i); },
+        const_cast<void*>(static_cast<const void*>(&f)));
+    return;
+  }
+#else
   if (threads > 1) {
     // Dynamic, in pieces of about an eighth of a thread's share: on a loaded
     // machine a thread that loses its core leaves its items to the others

@@ -13,8 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "kelvin/calibration.hpp"
 #include "kelvin/kelvin.h"
 #include "kelvin/kelvin.hpp"
+#include "kelvin/sampling.hpp"
 
 namespace kelvin::testing {
 namespace {
@@ -146,6 +148,23 @@ TEST(extents, large_views_that_fit_are_still_accepted) {
   for (float v : y) EXPECT_FLOAT_EQ(v, 0.25f);
 }
 
+// The families built on the same checks: sampling and calibration.
+TEST(extents, sampling_and_calibration_reject_overflowing_logits) {
+  std::vector<float> x(64);
+  std::vector<std::int64_t> labels(64);
+  std::vector<std::int64_t> tokens(64);
+  const matrix_view<const float> huge(x.data(), kMax / 2, 4, 4);
+  const std::span<std::int64_t> many_tokens(tokens.data(), kMax / 2);
+  const std::span<const std::int64_t> many_labels(labels.data(), kMax / 2);
+  const sampling_options one{};
+  expect_rejected([&] { sample(huge, many_tokens, std::span<const sampling_options>(&one, 1)); },
+                  {"logits", "rows"}, "sample");
+  expect_rejected([&] { (void)fit_temperature(huge, many_labels); }, {"logits", "rows"},
+                  "fit_temperature");
+  expect_rejected([&] { (void)nll(huge, many_labels); }, {"logits", "rows"}, "nll");
+  expect_rejected([&] { (void)brier_score(huge, many_labels); }, {"probs", "rows"}, "brier_score");
+}
+
 // The C ABI: the three calls, and the other entry points.
 TEST(extents, c_abi_returns_invalid_argument_at_once) {
   std::vector<float> x(64), y(64);
@@ -171,6 +190,21 @@ TEST(extents, c_abi_returns_invalid_argument_at_once) {
   check(kelvin_softmax_bf16(hx.data(), hy.data(), kMax / 2, 4, 4, 4, 1.0), "x", "bf16");
   check(kelvin_log_partition_f16(hx.data(), hy.data(), std::size_t{1} << 62, 8, 8, 1.0), "x",
         "f16");
+  // The options-struct entry points: rows, and axis views whose count wraps
+  // to zero or whose strides reach past the address space.
+  kelvin_options opt;
+  kelvin_options_init(&opt, sizeof opt);
+  check(kelvin_softmax_rows_f32(x.data(), y.data(), kMax / 2, 4, 4, 4, &opt), "x", "_rows");
+  check(kelvin_log_partition_rows_bf16(hx.data(), hy.data(), std::size_t{1} << 62, 8, 8, &opt), "x",
+        "_rows reduction");
+  const std::size_t g = std::size_t{1} << 32;
+  const std::ptrdiff_t zero[3] = {0, 0, 0};
+  check(kelvin_softmax_axis_f32(x.data(), y.data(), g, g, g, zero, zero, &opt), "elements",
+        "_axis count wraps to zero");
+  const std::ptrdiff_t wide[3] = {0, std::numeric_limits<std::ptrdiff_t>::max() / 2, 1};
+  const std::ptrdiff_t dense[3] = {4, 1, 1};
+  check(kelvin_log_softmax_axis_f64(dx.data(), dy.data(), 1, 4, 1, wide, dense, &opt),
+        "axis_stride", "_axis stride");
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
 }
 

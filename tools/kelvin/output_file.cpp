@@ -149,6 +149,10 @@ output_file::output_file(const std::string& path, const struct stat* input) : pa
   }
 #endif
   temp_ = (slash == std::string::npos ? std::string() : dir_) + "." + base_ + ".kelvin-XXXXXX";
+  // The handler is in place, and signals held, before the file exists: a
+  // SIGTERM between mkostemp and the registration would leave it behind.
+  install_signal_cleanup();
+  const signals_held held;
   fd_ = mkostemp(temp_.data(), O_CLOEXEC);
   if (fd_ < 0) {
     const int err = errno;
@@ -157,7 +161,6 @@ output_file::output_file(const std::string& path, const struct stat* input) : pa
   if (temp_.size() < sizeof g_temp_path) {
     std::memcpy(g_temp_path, temp_.c_str(), temp_.size() + 1);
     g_temp_active = 1;
-    install_signal_cleanup();
   }
 }
 
