@@ -69,30 +69,6 @@ void loss_check_labels(std::span<const std::int64_t> labels, std::size_t rows, s
 
 namespace {
 
-// Row maximum and NaN flag in one vectorisable pass; it also brings the row
-// into cache for the softmax that follows.
-template <class X>
-void scan_row(const X* x, std::size_t c, double& m, bool& nan) {
-  X mx = -std::numeric_limits<X>::infinity();
-  int bad = 0;
-#pragma omp simd reduction(max : mx) reduction(| : bad)
-  for (std::size_t j = 0; j < c; ++j) {
-    const X v = x[j];
-    bad |= static_cast<int>(v != v);
-    mx = v > mx ? v : mx;
-  }
-  m = static_cast<double>(mx);
-  nan = bad != 0;
-}
-
-// log S for S = sum_j exp((x_j - m) / T) from the probabilities: S = 1 / p_max
-// exactly, and when one entry holds more than half the mass the others' sum
-// `small` gives log S = log1p(small / p_max) without cancellation (MoCo's
-// T = 0.07 example has S - 1 = 4e-10).
-inline double log_s_from(double small, double pmax, int nbig) {
-  return nbig == 1 ? std::log1p(small / pmax) : -std::log(pmax);
-}
-
 // Where the loss is a limit (T == 0, T == +inf, +inf logits): p is the
 // contract's exact softmax limit, so -log p_j is 0, log k or +inf.
 template <class X, class Q>
@@ -152,10 +128,7 @@ row_loss ce_row(const X* x, std::size_t c, double t, const row_target<X>& tg, X*
   const bool labels = tg.probs == nullptr;
   double sq = 1;  // sum of the (smoothed) target
   if (!labels) {
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (std::size_t j = 0; j < c; ++j) s += static_cast<double>(tg.probs[j]);
-    sq = (1 - eps) * s + eps;
+    sq = (1 - eps) * row_sum(tg.probs, c) + eps;
   }
   if (m == kInf || t == 0 || t == kInf) {
     if (labels) {
@@ -171,56 +144,29 @@ row_loss ce_row(const X* x, std::size_t c, double t, const row_target<X>& tg, X*
   // General path: one pass over (x, p) gathers what the loss, dL/dT and the
   // gradient need, and writes the gradient over p.
   const double scale = grad ? w / t : 0.0;
-  double small = 0, sp = 0, sqx = 0;
-  X pmax = 0;
-  int nbig = 0;
   if (labels) {
     const auto lt = static_cast<std::size_t>(tg.label);
     const double pt = static_cast<double>(p[lt]);
-    double sx = 0;
-#pragma omp simd reduction(+ : small, sp, sx, nbig) reduction(max : pmax)
-    for (std::size_t j = 0; j < c; ++j) {
-      const X pjx = p[j];
-      const double pj = static_cast<double>(pjx);
-      const double xj = static_cast<double>(x[j]) - m;
-      small += pj <= 0.5 ? pj : 0.0;
-      nbig += static_cast<int>(pj > 0.5);
-      pmax = pjx > pmax ? pjx : pmax;
-      sp += pj > 0 ? pj * xj : 0.0;
-      sx += xj;
-      if (grad) p[j] = static_cast<X>((pj - eps_c) * scale);
-    }
-    const double log_s = log_s_from(small, static_cast<double>(pmax), nbig);
+    const row_pass r = pass_labels(x, p, c, m, eps_c, scale, grad, eps > 0);
+    const double log_s = log_s_from(r);
     const double xt = static_cast<double>(x[lt]);
     const double loss_t = xt == m ? log_s : (m - xt) / t + log_s;
     double loss = (1 - eps) * loss_t;
-    sqx = (1 - eps) * (xt - m);
+    double sqx = (1 - eps) * (xt - m);
     if (eps > 0) {
-      loss += eps * log_s - eps_c * sx / t;
-      sqx += eps_c * sx;
+      loss += eps * log_s - eps_c * r.sx / t;
+      sqx += eps_c * r.sx;
     }
     if (grad) {
       // p_t - 1 directly loses everything when p_t rounds to 1.
-      const double pt_minus_1 = (pt > 0.5 && nbig == 1) ? -small : pt - 1;
+      const double pt_minus_1 = (pt > 0.5 && r.nbig == 1) ? -r.small : pt - 1;
       p[lt] = static_cast<X>((pt_minus_1 + eps - eps_c) * scale);
     }
-    return {loss, -(sp - sqx) / (t * t)};
+    return {loss, -(r.sp - sqx) / (t * t)};
   }
-#pragma omp simd reduction(+ : small, sp, sqx, nbig) reduction(max : pmax)
-  for (std::size_t j = 0; j < c; ++j) {
-    const X pjx = p[j];
-    const double pj = static_cast<double>(pjx);
-    const double xj = static_cast<double>(x[j]) - m;
-    const double qj = (1 - eps) * static_cast<double>(tg.probs[j]) + eps_c;
-    small += pj <= 0.5 ? pj : 0.0;
-    nbig += static_cast<int>(pj > 0.5);
-    pmax = pjx > pmax ? pjx : pmax;
-    sp += pj > 0 ? pj * xj : 0.0;
-    sqx += qj != 0 ? qj * xj : 0.0;  // 0 * log 0 = 0 on masked classes
-    if (grad) p[j] = static_cast<X>((sq * pj - qj) * scale);
-  }
-  const double log_s = log_s_from(small, static_cast<double>(pmax), nbig);
-  return {sq * log_s - sqx / t, -(sq * sp - sqx) / (t * t)};
+  const row_pass r = pass_probs(x, p, tg.probs, c, m, 1 - eps, eps_c, sq, scale, grad);
+  const double log_s = log_s_from(r);
+  return {sq * log_s - r.sx / t, -(sq * r.sp - r.sx) / (t * t)};
 }
 
 template row_loss ce_row<float>(const float*, std::size_t, double, const row_target<float>&, float*,
@@ -325,21 +271,9 @@ loss_value ce_probs(matrix_view<const X> x, matrix_view<const X> q, const loss_o
   return v;
 }
 
-// Row sums used by distillation: small (entries <= 1/2), the max and the
-// count of entries above 1/2, for log S.
 template <class X>
 double log_s_of(const X* p, std::size_t c) {
-  double small = 0;
-  X pmax = 0;
-  int nbig = 0;
-#pragma omp simd reduction(+ : small, nbig) reduction(max : pmax)
-  for (std::size_t j = 0; j < c; ++j) {
-    const double pj = static_cast<double>(p[j]);
-    small += pj <= 0.5 ? pj : 0.0;
-    nbig += static_cast<int>(pj > 0.5);
-    pmax = p[j] > pmax ? p[j] : pmax;
-  }
-  return log_s_from(small, static_cast<double>(pmax), nbig);
+  return log_s_from(pass_mass(p, c));
 }
 
 template <class X>

@@ -230,29 +230,17 @@ loss_value info_nce_emb(matrix_view<const X> q, matrix_view<const X> k, matrix_v
       double tile_el[kInfoNceTileRows];
       for (std::size_t r = 0; r < rn; ++r) {
         X* row = &logits[r * cn];
-        X mx = -std::numeric_limits<X>::infinity();
-#pragma omp simd reduction(max : mx)
-        for (std::size_t j = 0; j < cn; ++j) mx = row[j] > mx ? row[j] : mx;
-        const double m = static_cast<double>(mx);
+        double m;
+        bool nan;
+        scan_row(row, cn, m, nan);
         // p goes to a scratch row so that l is still there for E[l]; p then
         // replaces l in the tile for the P * queue product.
-        double sl = 0;
         X* prow = scratch_row<X>(cn, 0);
         softmax(std::span<const X>(row, cn), std::span<X>(prow, cn), so);
-        double small = 0;
-        X pmax = 0;
-        int nbig = 0;
-#pragma omp simd reduction(+ : small, sl, nbig) reduction(max : pmax)
-        for (std::size_t j = 0; j < cn; ++j) {
-          const double pj = static_cast<double>(prow[j]);
-          small += pj <= 0.5 ? pj : 0.0;
-          nbig += static_cast<int>(pj > 0.5);
-          pmax = prow[j] > pmax ? prow[j] : pmax;
-          sl += pj * (static_cast<double>(row[j]) - m);
-          row[j] = prow[j];
-        }
-        const double log_s = nbig == 1 ? std::log1p(small / static_cast<double>(pmax))
-                                       : -std::log(static_cast<double>(pmax));
+        const row_pass rp = pass_labels(row, prow, cn, m, 0.0, 0.0, false, false);
+        const double sl = rp.sp;
+        std::copy(prow, prow + cn, row);
+        const double log_s = log_s_from(rp);
         tile_lz[r] = m * inv_t + log_s;
         tile_el[r] = sl + m;
       }

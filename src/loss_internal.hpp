@@ -59,6 +59,43 @@ void loss_check_same_shape(const matrix_view<T>& a, const char* an, std::size_t 
 void loss_check_labels(std::span<const std::int64_t> labels, std::size_t rows, std::size_t classes,
                        bool allow_ignore, std::int64_t ignore_index);
 
+// What one pass over a row of logits x and probabilities p gathers
+// (src/loss_passes.cpp): small = sum of p_j <= 1/2, nbig = entries above
+// 1/2, pmax, sp = sum p_j (x_j - m), sx = sum (x_j - m) (labels with
+// smoothing) or sum q_j (x_j - m) (probabilities).
+struct row_pass {
+  double small = 0, sp = 0, sx = 0, pmax = 0;
+  int nbig = 0;
+};
+
+// Row max and NaN flag.
+void scan_row(const float* x, std::size_t c, double& m, bool& nan);
+void scan_row(const double* x, std::size_t c, double& m, bool& nan);
+// Labels: writes (p_j - eps_c) * scale over p when grad.
+row_pass pass_labels(const float* x, float* p, std::size_t c, double m, double eps_c, double scale,
+                     bool grad, bool smooth);
+row_pass pass_labels(const double* x, double* p, std::size_t c, double m, double eps_c,
+                     double scale, bool grad, bool smooth);
+// Probabilities q (smoothed: keep * q_j + eps_c, summing to sq): writes
+// (sq * p_j - q_j) * scale over p when grad.
+row_pass pass_probs(const float* x, float* p, const float* q, std::size_t c, double m, double keep,
+                    double eps_c, double sq, double scale, bool grad);
+row_pass pass_probs(const double* x, double* p, const double* q, std::size_t c, double m,
+                    double keep, double eps_c, double sq, double scale, bool grad);
+// small, nbig and pmax of a row of probabilities.
+row_pass pass_mass(const float* p, std::size_t c);
+row_pass pass_mass(const double* p, std::size_t c);
+double row_sum(const float* v, std::size_t c);
+double row_sum(const double* v, std::size_t c);
+
+// log S for S = sum_j exp((x_j - m) / T) from the probabilities: S = 1 / p_max
+// exactly, and when one entry holds more than half the mass the others' sum
+// `small` gives log S = log1p(small / p_max) without cancellation (MoCo's
+// T = 0.07 example has S - 1 = 4e-10).
+inline double log_s_from(const row_pass& r) {
+  return r.nbig == 1 ? std::log1p(r.small / r.pmax) : -std::log(r.pmax);
+}
+
 // One row's contribution: its loss and d(loss)/dT, both unweighted.
 struct row_loss {
   double loss = 0;
