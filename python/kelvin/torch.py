@@ -103,14 +103,18 @@ class _CrossEntropy(torch.autograd.Function):
                                       float(label_smoothing), None if g is None else g.numpy(),
                                       None if losses is None else losses.numpy())
         ctx.reduction, ctx.t, ctx.dt, ctx.temperature = reduction, t, dt, temperature
-        ctx.save_for_backward(g, logits)
+        # The gradient is held on ctx, not saved: backward hands it over as
+        # the only reference, so autograd can take it without a copy.
+        ctx.g = g
+        ctx.save_for_backward(logits)
         if reduction == "none":
             return losses
         return torch.tensor(loss, dtype=logits.dtype)
 
     @staticmethod
     def backward(ctx, go):
-        g, logits = ctx.saved_tensors
+        (logits,) = ctx.saved_tensors
+        g, ctx.g = ctx.g, None
         if g is None:
             return None, None, None, None, None, None
         if ctx.reduction != "none":
@@ -147,13 +151,12 @@ class _Distillation(torch.autograd.Function):
         g = torch.empty(s.shape, dtype=student.dtype) if need else None
         loss, dt = _raw.distillation(s, u, lab, _value(temperature, "temperature"),
                                      _value(alpha, "alpha"), None if g is None else g.numpy())
-        ctx.dt, ctx.temperature = dt, temperature
-        ctx.save_for_backward(g)
+        ctx.dt, ctx.temperature, ctx.g = dt, temperature, g
         return torch.tensor(loss, dtype=student.dtype)
 
     @staticmethod
     def backward(ctx, go):
-        (g,) = ctx.saved_tensors
+        g, ctx.g = ctx.g, None
         gs = _scale(g, go) if ctx.needs_input_grad[0] else None
         gt = _scalar_grad(ctx.dt * float(go), ctx.temperature) if ctx.needs_input_grad[3] else None
         return gs, None, None, gt, None
@@ -172,13 +175,12 @@ class _InfoNCE(torch.autograd.Function):
         g = torch.empty(x.shape, dtype=logits.dtype) if need else None
         loss, dt = _raw.info_nce(x, _value(temperature, "temperature"),
                                  None if g is None else g.numpy())
-        ctx.dt, ctx.temperature = dt, temperature
-        ctx.save_for_backward(g)
+        ctx.dt, ctx.temperature, ctx.g = dt, temperature, g
         return torch.tensor(loss, dtype=logits.dtype)
 
     @staticmethod
     def backward(ctx, go):
-        (g,) = ctx.saved_tensors
+        g, ctx.g = ctx.g, None
         gx = _scale(g, go) if ctx.needs_input_grad[0] else None
         gt = _scalar_grad(ctx.dt * float(go), ctx.temperature) if ctx.needs_input_grad[1] else None
         return gx, gt
