@@ -79,6 +79,27 @@ def _scalar_grad(d, like):
     return torch.full_like(like, d, dtype=like.dtype)
 
 
+def _fused(ctx, g, run, shape, dtype):
+    """Keeps the forward's gradient g on ctx, not saved: backward hands it over
+    as its only reference, so autograd takes it without a copy. run(g_array)
+    recomputes it for a second backward (retain_graph=True)."""
+    ctx.g = g
+
+    def again():
+        fresh = torch.empty(shape, dtype=dtype)
+        run(fresh.numpy())
+        return fresh
+
+    ctx.again = again if g is not None else None
+
+
+def _take(ctx):
+    g, ctx.g = ctx.g, None
+    if g is None and ctx.again is not None:
+        g = ctx.again()
+    return g
+
+
 def _scale(g, go):
     # Common case loss.backward(): a gradient of 1 returns the fused result as is.
     if g is None:
@@ -99,13 +120,15 @@ class _CrossEntropy(torch.autograd.Function):
         need = ctx.needs_input_grad[0] or ctx.needs_input_grad[2]
         g = torch.empty(x.shape, dtype=logits.dtype) if need else None
         losses = torch.empty(x.shape[0], dtype=logits.dtype) if reduction == "none" else None
-        loss, dt = _raw.cross_entropy(x, lab, tgt, t, reduction, int(ignore_index),
-                                      float(label_smoothing), None if g is None else g.numpy(),
-                                      None if losses is None else losses.numpy())
+        def run(ga, la=None):
+            if la is None and reduction == "none":
+                la = np.empty(x.shape[0], x.dtype)
+            return _raw.cross_entropy(x, lab, tgt, t, reduction, int(ignore_index),
+                                      float(label_smoothing), ga, la)
+
+        loss, dt = run(None if g is None else g.numpy(), None if losses is None else losses.numpy())
         ctx.reduction, ctx.t, ctx.dt, ctx.temperature = reduction, t, dt, temperature
-        # The gradient is held on ctx, not saved: backward hands it over as
-        # the only reference, so autograd can take it without a copy.
-        ctx.g = g
+        _fused(ctx, g, run, x.shape, logits.dtype)
         ctx.save_for_backward(logits)
         if reduction == "none":
             return losses
@@ -114,7 +137,7 @@ class _CrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, go):
         (logits,) = ctx.saved_tensors
-        g, ctx.g = ctx.g, None
+        g = _take(ctx)
         if g is None:
             return None, None, None, None, None, None
         if ctx.reduction != "none":
@@ -149,14 +172,19 @@ class _Distillation(torch.autograd.Function):
         lab = None if labels is None else _labels(labels, s.shape[0])
         need = ctx.needs_input_grad[0] or ctx.needs_input_grad[3]
         g = torch.empty(s.shape, dtype=student.dtype) if need else None
-        loss, dt = _raw.distillation(s, u, lab, _value(temperature, "temperature"),
-                                     _value(alpha, "alpha"), None if g is None else g.numpy())
-        ctx.dt, ctx.temperature, ctx.g = dt, temperature, g
+        t, a = _value(temperature, "temperature"), _value(alpha, "alpha")
+
+        def run(ga):
+            return _raw.distillation(s, u, lab, t, a, ga)
+
+        loss, dt = run(None if g is None else g.numpy())
+        ctx.dt, ctx.temperature = dt, temperature
+        _fused(ctx, g, run, s.shape, student.dtype)
         return torch.tensor(loss, dtype=student.dtype)
 
     @staticmethod
     def backward(ctx, go):
-        g, ctx.g = ctx.g, None
+        g = _take(ctx)
         gs = _scale(g, go) if ctx.needs_input_grad[0] else None
         gt = _scalar_grad(ctx.dt * float(go), ctx.temperature) if ctx.needs_input_grad[3] else None
         return gs, None, None, gt, None
@@ -173,14 +201,19 @@ class _InfoNCE(torch.autograd.Function):
         x = _np(logits, "logits")
         need = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         g = torch.empty(x.shape, dtype=logits.dtype) if need else None
-        loss, dt = _raw.info_nce(x, _value(temperature, "temperature"),
-                                 None if g is None else g.numpy())
-        ctx.dt, ctx.temperature, ctx.g = dt, temperature, g
+        t = _value(temperature, "temperature")
+
+        def run(ga):
+            return _raw.info_nce(x, t, ga)
+
+        loss, dt = run(None if g is None else g.numpy())
+        ctx.dt, ctx.temperature = dt, temperature
+        _fused(ctx, g, run, x.shape, logits.dtype)
         return torch.tensor(loss, dtype=logits.dtype)
 
     @staticmethod
     def backward(ctx, go):
-        g, ctx.g = ctx.g, None
+        g = _take(ctx)
         gx = _scale(g, go) if ctx.needs_input_grad[0] else None
         gt = _scalar_grad(ctx.dt * float(go), ctx.temperature) if ctx.needs_input_grad[1] else None
         return gx, gt
