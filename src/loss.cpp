@@ -107,8 +107,13 @@ void fill_row(X* p, std::size_t c, double v) {
 
 }  // namespace
 
+namespace {
+
+// The rows the general path does not take: T == 0 or +inf, +inf logits,
+// NaN, every class masked. p gets the softmax (the contract's limits).
 template <class X>
-row_loss ce_row(const X* x, std::size_t c, double t, const row_target<X>& tg, X* p, double w) {
+row_loss ce_row_special(const X* x, std::size_t c, double t, const row_target<X>& tg, X* p,
+                        double w) {
   const bool grad = !std::isnan(w);
   double m;
   bool nan;
@@ -122,51 +127,70 @@ row_loss ce_row(const X* x, std::size_t c, double t, const row_target<X>& tg, X*
   so.temperature = t;
   so.threads = 1;
   softmax(std::span<const X>(x, c), std::span<X>(p, c), so);
+  const double eps = tg.smoothing;
+  const double eps_c = eps / static_cast<double>(c);
+  if (tg.probs == nullptr) {
+    const auto lt = static_cast<std::size_t>(tg.label);
+    return ce_row_limit(c, t, p, w, 1.0,
+                        [&](std::size_t j) { return eps_c + (j == lt ? 1 - eps : 0.0); });
+  }
+  const double sq = (1 - eps) * row_sum(tg.probs, c) + eps;
+  return ce_row_limit(c, t, p, w, sq, [&](std::size_t j) {
+    return (1 - eps) * static_cast<double>(tg.probs[j]) + eps_c;
+  });
+}
+
+}  // namespace
+
+template <class X>
+row_loss ce_row(const X* x, std::size_t c, double t, const row_target<X>& tg, X* p, double w) {
+  const bool grad = !std::isnan(w);
+  const bool labels = tg.probs == nullptr;
+  const auto lt = static_cast<std::size_t>(labels ? tg.label : 0);
+  // Sums are taken relative to a finite reference logit r (the target's, for
+  // labels), so that the row needs no scan of its own before the softmax:
+  // the one pass after it finds the max, and any NaN or +inf.
+  if (t == 0 || t == kInf || c == 0) return ce_row_special(x, c, t, tg, p, w);
+  double ref = static_cast<double>(x[lt]);
+  for (std::size_t j = 0; !std::isfinite(ref); ++j) {  // a masked target: any finite logit
+    if (j == c) return ce_row_special(x, c, t, tg, p, w);
+    ref = static_cast<double>(x[j]);
+  }
+  options so;
+  so.temperature = t;
+  so.threads = 1;
+  softmax(std::span<const X>(x, c), std::span<X>(p, c), so);
 
   const double eps = tg.smoothing;
   const double eps_c = eps / static_cast<double>(c);
-  const bool labels = tg.probs == nullptr;
-  double sq = 1;  // sum of the (smoothed) target
-  if (!labels) {
-    sq = (1 - eps) * row_sum(tg.probs, c) + eps;
-  }
-  if (m == kInf || t == 0 || t == kInf) {
-    if (labels) {
-      const auto lt = static_cast<std::size_t>(tg.label);
-      return ce_row_limit(c, t, p, w, 1.0,
-                          [&](std::size_t j) { return eps_c + (j == lt ? 1 - eps : 0.0); });
-    }
-    return ce_row_limit(c, t, p, w, sq, [&](std::size_t j) {
-      return (1 - eps) * static_cast<double>(tg.probs[j]) + eps_c;
-    });
-  }
-
-  // General path: one pass over (x, p) gathers what the loss, dL/dT and the
-  // gradient need, and writes the gradient over p.
   const double scale = grad ? w / t : 0.0;
-  if (labels) {
-    const auto lt = static_cast<std::size_t>(tg.label);
-    const double pt = static_cast<double>(p[lt]);
-    const row_pass r = pass_labels(x, p, c, m, eps_c, scale, grad, eps > 0);
-    const double log_s = log_s_from(r);
-    const double xt = static_cast<double>(x[lt]);
-    const double loss_t = xt == m ? log_s : (m - xt) / t + log_s;
-    double loss = (1 - eps) * loss_t;
-    double sqx = (1 - eps) * (xt - m);
-    if (eps > 0) {
-      loss += eps * log_s - eps_c * r.sx / t;
-      sqx += eps_c * r.sx;
-    }
-    if (grad) {
-      // p_t - 1 directly loses everything when p_t rounds to 1.
-      const double pt_minus_1 = (pt > 0.5 && r.nbig == 1) ? -r.small : pt - 1;
-      p[lt] = static_cast<X>((pt_minus_1 + eps - eps_c) * scale);
-    }
-    return {loss, -(r.sp - sqx) / (t * t)};
-  }
-  const row_pass r = pass_probs(x, p, tg.probs, c, m, 1 - eps, eps_c, sq, scale, grad);
+  const double pt = static_cast<double>(p[lt]);
+  const double sq = labels ? 1.0 : (1 - eps) * row_sum(tg.probs, c) + eps;
+  const row_pass r = labels ? pass_labels(x, p, c, ref, eps_c, scale, grad, eps > 0)
+                            : pass_probs(x, p, tg.probs, c, ref, 1 - eps, eps_c, sq, scale, grad);
+  if (r.nan || r.xmax == kInf) return ce_row_special(x, c, t, tg, p, w);
+  const double m = r.xmax;
   const double log_s = log_s_from(r);
-  return {sq * log_s - r.sx / t, -(sq * r.sp - r.sx) / (t * t)};
+  if (!labels) {
+    // sum_j q_j (m - x_j) = (m - r) sq - sum_j q_j (x_j - r)
+    const double sqm = (m - ref) * sq - r.sx;
+    return {sq * log_s + sqm / t, -(sq * r.sp - r.sx) / (t * t)};
+  }
+  // The target's loss (m - x_t) / T + log S, exactly log S at the max.
+  const double xt = static_cast<double>(x[lt]);
+  const double loss_t = xt == m ? log_s : (m - xt) / t + log_s;
+  double loss = (1 - eps) * loss_t;
+  double sqx = (1 - eps) * (xt - ref);  // sum_j q_j (x_j - r)
+  if (eps > 0) {
+    loss += eps * log_s + eps_c * (static_cast<double>(c) * (m - ref) - r.sx) / t;
+    sqx += eps_c * r.sx;
+  }
+  if (grad) {
+    // p_t - 1 directly loses everything when p_t rounds to 1.
+    const double pt_minus_1 = (pt > 0.5 && r.nbig == 1) ? -r.small : pt - 1;
+    p[lt] = static_cast<X>((pt_minus_1 + eps - eps_c) * scale);
+  }
+  return {loss, -(r.sp - sqx) / (t * t)};
 }
 
 template row_loss ce_row<float>(const float*, std::size_t, double, const row_target<float>&, float*,

@@ -230,19 +230,16 @@ loss_value info_nce_emb(matrix_view<const X> q, matrix_view<const X> k, matrix_v
       double tile_el[kInfoNceTileRows];
       for (std::size_t r = 0; r < rn; ++r) {
         X* row = &logits[r * cn];
-        double m;
-        bool nan;
-        scan_row(row, cn, m, nan);
         // p goes to a scratch row so that l is still there for E[l]; p then
-        // replaces l in the tile for the P * queue product.
+        // replaces l in the tile for the P * queue product. The pass finds
+        // the tile row's max (the inputs are finite).
         X* prow = scratch_row<X>(cn, 0);
         softmax(std::span<const X>(row, cn), std::span<X>(prow, cn), so);
-        const row_pass rp = pass_labels(row, prow, cn, m, 0.0, 0.0, false, false);
-        const double sl = rp.sp;
+        const double ref = static_cast<double>(row[0]);
+        const row_pass rp = pass_labels(row, prow, cn, ref, 0.0, 0.0, false, false);
         std::copy(prow, prow + cn, row);
-        const double log_s = log_s_from(rp);
-        tile_lz[r] = m * inv_t + log_s;
-        tile_el[r] = sl + m;
+        tile_lz[r] = rp.xmax * inv_t + log_s_from(rp);
+        tile_el[r] = rp.sp + ref;
       }
       if (grad) {
         gemm(false, false, rn, d, cn, 1.0, logits.data(), cn, qu + c0 * ldq, ldq, 0.0, pq.data(),

@@ -61,11 +61,14 @@ void loss_check_labels(std::span<const std::int64_t> labels, std::size_t rows, s
 
 // What one pass over a row of logits x and probabilities p gathers
 // (src/loss_passes.cpp): small = sum of p_j <= 1/2, nbig = entries above
-// 1/2, pmax, sp = sum p_j (x_j - m), sx = sum (x_j - m) (labels with
-// smoothing) or sum q_j (x_j - m) (probabilities).
+// 1/2, pmax, sp = sum p_j (x_j - r), sx = sum (x_j - r) (labels with
+// smoothing) or sum q_j (x_j - r) (probabilities), for a reference logit r
+// (the passes' `m` argument).
 struct row_pass {
   double small = 0, sp = 0, sx = 0, pmax = 0;
   int nbig = 0;
+  double xmax = 0;  // pass_labels / pass_probs: the row's max and NaN flag
+  bool nan = false;
 };
 
 // Row max and NaN flag.

@@ -70,7 +70,8 @@ KELVIN_INLINE double hsum(vd v) {
 // The lanes' state of one pass: small, nbig, pmax, sp, sx.
 struct lanes {
   vd small{}, sp{}, sx{}, pmax{};
-  vl nbig{};
+  vd xmax = vd{} - std::numeric_limits<double>::infinity();
+  vl nbig{}, nan{};
 };
 
 KELVIN_INLINE row_pass finish(const lanes& a, const lanes& b) {
@@ -79,10 +80,15 @@ KELVIN_INLINE row_pass finish(const lanes& a, const lanes& b) {
   r.sp = hsum(a.sp + b.sp);
   r.sx = hsum(a.sx + b.sx);
   const vd pm = a.pmax > b.pmax ? a.pmax : b.pmax;
+  const vd xm = a.xmax > b.xmax ? a.xmax : b.xmax;
   const vl nb = a.nbig + b.nbig;
+  const vl bad = a.nan | b.nan;
+  r.xmax = -std::numeric_limits<double>::infinity();
   for (std::size_t k = 0; k < kLanes; ++k) {
     r.pmax = pm[k] > r.pmax ? pm[k] : r.pmax;
+    r.xmax = xm[k] > r.xmax ? xm[k] : r.xmax;
     r.nbig -= static_cast<int>(nb[k]);  // lanes count -1 per entry
+    r.nan |= bad[k] != 0;
   }
   return r;
 }
@@ -90,8 +96,11 @@ KELVIN_INLINE row_pass finish(const lanes& a, const lanes& b) {
 // One step of eight entries: p, x - m and the target weight q (labels: the
 // smoothing constant; probabilities: keep * q_j + eps_c).
 template <bool kGrad, bool kSmooth>
-KELVIN_INLINE vd step(lanes& s, vd pj, vd xj, vd qj, vd weight, double scale) {
+KELVIN_INLINE vd step(lanes& s, vd pj, vd x, vd vr, vd qj, vd weight, double scale) {
   const vd zero{};
+  const vd xj = x - vr;
+  s.xmax = x > s.xmax ? x : s.xmax;
+  s.nan |= x != x;
   const vd half = zero + 0.5;
   s.small += pj <= half ? pj : zero;
   s.nbig += pj > half;
@@ -102,15 +111,16 @@ KELVIN_INLINE vd step(lanes& s, vd pj, vd xj, vd qj, vd weight, double scale) {
   return kGrad ? (weight * pj - qj) * scale : zero;
 }
 
-// Labels: sx = sum (x_j - m) (the smoothing term), gradient (p_j - eps_c) *
-// scale. Probabilities: sx = sum q_j (x_j - m), gradient (sq p_j - q_j) *
-// scale. Two sets of lanes for instruction-level parallelism.
+// Sums relative to a reference logit r. Labels: sx = sum (x_j - r) (the
+// smoothing term), gradient (p_j - eps_c) * scale. Probabilities: sx = sum
+// q_j (x_j - r), gradient (sq p_j - q_j) * scale. Also the row's max and NaN
+// flag. Two sets of lanes for instruction-level parallelism.
 template <bool kGrad, bool kSmooth, bool kProbs, class X>
 KELVIN_INLINE row_pass pass_impl(const X* __restrict x, X* __restrict p, const X* __restrict q,
                                  std::size_t c, double m, double keep, double eps_c, double sq,
                                  double scale) {
   lanes a, b;
-  const vd vm = vd{} + m, veps = vd{} + eps_c, vw = vd{} + sq, one = vd{} + 1.0;
+  const vd vr = vd{} + m, veps = vd{} + eps_c, vw = vd{} + sq, one = vd{} + 1.0;
   auto target = [&](std::size_t j) {
     if constexpr (kProbs) return keep * load8(q + j) + veps;
     return kSmooth ? one : veps;  // labels: sx sums x_j - m with weight 1
@@ -118,10 +128,10 @@ KELVIN_INLINE row_pass pass_impl(const X* __restrict x, X* __restrict p, const X
   std::size_t j = 0;
   for (; j + 2 * kLanes <= c; j += 2 * kLanes) {
     const vd p0 = load8(p + j), p1 = load8(p + j + kLanes);
-    const vd x0 = load8(x + j) - vm, x1 = load8(x + j + kLanes) - vm;
+    const vd x0 = load8(x + j), x1 = load8(x + j + kLanes);
     const vd q0 = target(j), q1 = target(j + kLanes);
-    const vd g0 = step<kGrad, kSmooth>(a, p0, x0, q0, vw, scale);
-    const vd g1 = step<kGrad, kSmooth>(b, p1, x1, q1, vw, scale);
+    const vd g0 = step<kGrad, kSmooth>(a, p0, x0, vr, q0, vw, scale);
+    const vd g1 = step<kGrad, kSmooth>(b, p1, x1, vr, q1, vw, scale);
     if constexpr (kGrad) {
       if constexpr (kProbs) {
         store8(p + j, g0), store8(p + j + kLanes, g1);
@@ -133,7 +143,10 @@ KELVIN_INLINE row_pass pass_impl(const X* __restrict x, X* __restrict p, const X
   row_pass r = finish(a, b);
   for (; j < c; ++j) {  // the tail, one at a time
     const double pj = static_cast<double>(p[j]);
-    const double xj = static_cast<double>(x[j]) - m;
+    const double xr = static_cast<double>(x[j]);
+    const double xj = xr - m;
+    r.xmax = xr > r.xmax ? xr : r.xmax;
+    r.nan |= xr != xr;
     const double qj = kProbs ? keep * static_cast<double>(q[j]) + eps_c : (kSmooth ? 1.0 : eps_c);
     r.small += pj <= 0.5 ? pj : 0.0;
     r.nbig += pj > 0.5;

@@ -356,6 +356,14 @@ TEST(loss, cross_entropy_limits) {
                             mat(g.data(), 1, 3));
   EXPECT_EQ(v.loss, kInf);
   EXPECT_DOUBLE_EQ(g[1], -1.0);
+  EXPECT_EQ(v.d_temperature, -kInf);
+  // A masked first class with probability targets elsewhere: an ordinary row.
+  std::vector<double> pm = {-kInf, 0.5, -0.25}, pq = {0, 0.75, 0.25}, pg(3);
+  const auto vp = kelvin::cross_entropy(cmat(pm.data(), 1, 3), cmat(pq.data(), 1, 3),
+                                        {.temperature = 0.5}, mat(pg.data(), 1, 3));
+  const double l1 = std::log1p(std::exp(-1.5));  // log(e^1 + e^-0.5) - 1
+  EXPECT_NEAR(vp.loss, 0.75 * l1 + 0.25 * (l1 + 1.5), 1e-15);
+  EXPECT_TRUE(std::isfinite(vp.d_temperature) && vp.d_temperature != 0);
   // Every row ignored: 0/0 as in PyTorch.
   v = kelvin::cross_entropy(cmat(x.data(), n, c), std::vector<std::int64_t>{-100, -100, -100});
   EXPECT_TRUE(std::isnan(v.loss));
