@@ -455,6 +455,40 @@ TEST(loss, distillation_reference_and_gradients) {
           << "dL/dT at " << t;
     }
   }
+  // Small and large temperatures with logits of the matching size, a class
+  // masked in both, and logits of 1e4.
+  struct dcase {
+    double t, scale;
+    bool mask;
+  };
+  for (const dcase& dc : {dcase{1e-3, 1e-3, true}, dcase{1.0, 1e4, false}, dcase{1e3, 1e4, true}}) {
+    auto ss = randn(n * c, 43, dc.scale), uu = randn(n * c, 44, dc.scale);
+    if (dc.mask) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t j = (static_cast<std::size_t>(y[i]) + 1) % c;
+        ss[i * c + j] = uu[i * c + j] = -kInf;
+      }
+    }
+    const loss_options o{.temperature = dc.t, .alpha = 0.25};
+    std::vector<double> g(n * c);
+    const auto v = kelvin::distillation(cmat(ss.data(), n, c), cmat(uu.data(), n, c), y, o,
+                                        mat(g.data(), n, c));
+    ASSERT_TRUE(std::isfinite(v.loss)) << dc.t;
+    expect_fd(
+        [&](const std::vector<double>& xx) {
+          return kelvin::distillation(cmat(xx.data(), n, c), cmat(uu.data(), n, c), y, o).loss;
+        },
+        ss, g, "dL/dstudent");
+    const double fd = fd_scalar(
+        [&](double tt) {
+          loss_options oo = o;
+          oo.temperature = tt;
+          return kelvin::distillation(cmat(ss.data(), n, c), cmat(uu.data(), n, c), y, oo).loss;
+        },
+        dc.t, 1e-4);
+    EXPECT_NEAR(v.d_temperature, fd, 1e-6 * std::abs(fd) + fd_noise(v.loss, dc.t, 1e-4))
+        << "dL/dT at " << dc.t;
+  }
   // No labels: alpha 0.
   const auto v = kelvin::distillation(cmat(s.data(), n, c), cmat(u.data(), n, c), {},
                                       {.temperature = 2, .alpha = 0});
@@ -538,7 +572,7 @@ TEST(loss, info_nce_embeddings_gradients_finite_differences) {
   const std::size_t n = 3, kq = 7, d = 4;
   auto q = randn(n * d, 70), k = randn(n * d, 71), queue = randn(kq * d, 72, 0.5);
   for (bool normalize : {true, false}) {
-    for (double t : {0.07, 1.0, 1e3}) {
+    for (double t : {1e-3, 0.07, 1.0, 1e3}) {
       const loss_options o{.temperature = t, .normalize = normalize};
       std::vector<double> gq(n * d), gk(n * d);
       const auto v = kelvin::info_nce_embeddings(cmat(q.data(), n, d), cmat(k.data(), n, d),

@@ -367,3 +367,70 @@ def test_limits():
 def test_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def _f32_inputs():
+    r = np.random.default_rng(7)
+    return {
+        "s": (r.standard_normal((64, 500)) * 3).astype(np.float32),
+        "u": (r.standard_normal((64, 500)) * 3).astype(np.float32),
+        "y": r.integers(0, 500, 64),
+        "a": r.standard_normal((128, 64)).astype(np.float32),
+        "b": r.standard_normal((128, 64)).astype(np.float32),
+        "w": r.standard_normal((500, 64)).astype(np.float32),
+    }
+
+
+def _torch_f32_case(name, v, dtype):
+    """PyTorch's formulation in dtype: (loss, main gradient, scalar gradient)."""
+    def leaf(a):
+        return torch.tensor(a, dtype=dtype, requires_grad=True)
+
+    if name == "distillation":
+        s, t = leaf(v["s"]), leaf(4.0)
+        u = torch.tensor(v["u"], dtype=dtype)
+        loss = 0.5 * F.cross_entropy(s, torch.tensor(v["y"])) + 0.5 * t * t * F.kl_div(
+            F.log_softmax(s / t, 1), F.softmax(u / t, 1), reduction="batchmean")
+        main, scalar = s, t
+    elif name == "info_nce":
+        x, t = leaf(v["s"]), leaf(0.07)
+        loss = F.cross_entropy(x / t, torch.zeros(64, dtype=torch.long))
+        main, scalar = x, t
+    elif name == "clip":
+        a, b, ls = leaf(v["a"]), leaf(v["b"]), leaf(math.log(1 / 0.07))
+        logits = ls.exp().clamp(max=100) * F.normalize(a, dim=1) @ F.normalize(b, dim=1).T
+        lab = torch.arange(128)
+        loss = (F.cross_entropy(logits, lab) + F.cross_entropy(logits.T, lab)) / 2
+        main, scalar = a, ls
+    else:  # arcface
+        f, w, s = leaf(v["a"][:64]), leaf(v["w"]), leaf(30.0)
+        cos = F.normalize(f, dim=1) @ F.normalize(w, dim=1).T
+        yt = torch.tensor(v["y"])[:, None]
+        c = cos.gather(1, yt)
+        phi = c * math.cos(0.5) - torch.sqrt(1 - c * c) * math.sin(0.5)
+        phi = torch.where(c > math.cos(math.pi - 0.5), phi, c - math.sin(math.pi - 0.5) * 0.5)
+        loss = F.cross_entropy((s * cos).scatter(1, yt, s * phi), torch.tensor(v["y"]))
+        main, scalar = f, s
+    loss.backward()
+    return loss.item(), main.grad.numpy().astype(np.float64), scalar.grad.item()
+
+
+def _kelvin_f32_case(name, v):
+    if name == "distillation":
+        loss, g, d = L.distillation(v["s"], v["u"], v["y"], temperature=4.0, alpha=0.5, grad=True)
+    elif name == "info_nce":
+        loss, g, d = L.info_nce(v["s"], temperature=0.07, grad=True)
+    elif name == "clip":
+        loss, g, _, d = L.clip(v["a"], v["b"], math.log(1 / 0.07), grad=True)
+    else:
+        loss, g, _, d = L.cosine_softmax(v["a"][:64], v["w"], v["y"], scale=30.0, margin=0.5,
+                                         margin_type="arcface", grad=True)
+    assert g.dtype == np.float32
+    return loss, g, d
+
+
+@pytest.mark.parametrize("name", ["distillation", "info_nce", "clip", "arcface"])
+def test_float32_within_pytorch_error(name):
+    v = _f32_inputs()
+    f32_case(name, _kelvin_f32_case(name, v), _torch_f32_case(name, v, torch.float32),
+             _torch_f32_case(name, v, torch.float64))
