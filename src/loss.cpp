@@ -211,6 +211,7 @@ void check_ce_common(matrix_view<const X> x, const loss_options& opt, matrix_vie
     throw error("label_smoothing must be in [0, 1] (got " + loss_format(opt.label_smoothing) + ")");
   }
   has_g = loss_check_output(g, x.rows, x.cols, "grad");
+  if (has_g) loss_check_disjoint(g, x, "grad", "logits");
   if (opt.reduce == reduction::none) {
     if (losses.size() != x.rows) {
       throw error("losses has " + std::to_string(losses.size()) +
@@ -284,6 +285,7 @@ loss_value ce_probs(matrix_view<const X> x, matrix_view<const X> q, const loss_o
   check_ce_common(x, opt, g, losses, has_g);
   loss_check_matrix(q, "targets");
   loss_check_same_shape(q, "targets", x.rows, x.cols, "logits");
+  if (has_g) loss_check_disjoint(g, q, "grad", "targets");
   const std::size_t n = x.rows, c = x.cols;
   const double w = opt.reduce == reduction::mean ? 1.0 / static_cast<double>(n) : 1.0;
   std::vector<double> weight(n, w);
@@ -326,6 +328,8 @@ loss_value distill(matrix_view<const X> s, matrix_view<const X> u,
   if (n != 0 && c == 0) throw error("student has rows but no classes");
   if (with_labels) loss_check_labels(labels, n, c, false, 0);
   const bool has_g = loss_check_output(g, n, c, "grad");
+  if (has_g) loss_check_disjoint(g, s, "grad", "student");
+  if (has_g) loss_check_disjoint(g, u, "grad", "teacher");
   const double inv_n = 1.0 / static_cast<double>(n);
   std::vector<double> weight(n, inv_n);
   loss_value v = run_rows<X>(

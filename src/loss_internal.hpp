@@ -8,6 +8,7 @@
 #include <limits>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kelvin/loss.hpp"
@@ -45,6 +46,23 @@ bool loss_check_output(const matrix_view<T>& g, std::size_t rows, std::size_t co
   }
   loss_check_matrix(g, name);
   return rows * cols != 0;
+}
+
+// A gradient written over its own input would be read after it is
+// overwritten: any overlap of the two views is an error.
+template <class T, class U>
+void loss_check_disjoint(const matrix_view<T>& out, const matrix_view<U>& in, const char* on,
+                         const char* inn) {
+  if (out.rows * out.cols == 0 || in.rows * in.cols == 0) return;
+  auto extent = [](const auto& v) {
+    const auto* b = reinterpret_cast<const char*>(v.data);
+    return std::pair{b, b + ((v.rows - 1) * v.row_stride + v.cols) * sizeof(*v.data)};
+  };
+  const auto [ob, oe] = extent(out);
+  const auto [ib, ie] = extent(in);
+  if (ob < ie && ib < oe) {
+    throw error(std::string(on) + " overlaps " + inn + "; the gradient needs its own memory");
+  }
 }
 
 template <class T>

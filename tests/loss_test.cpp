@@ -410,6 +410,8 @@ TEST(loss, errors_name_the_argument) {
   expect_error([&] { kelvin::softmax_backward(xv, cmat(x.data(), 3, 2), mat(g.data(), 2, 3)); },
                "dy is 3 x 2");
   expect_error([&] { kelvin::info_nce(xv, {.threads = -1}); }, "threads");
+  expect_error([&] { kelvin::cross_entropy(xv, y, {}, mat(x.data(), 2, 3)); },
+               "grad overlaps logits");
 }
 
 // --- distillation --------------------------------------------------------------
