@@ -212,9 +212,10 @@ loss_value info_nce_emb(matrix_view<const X> q, matrix_view<const X> k, matrix_v
     const std::size_t r0 = tile * tr, rn = std::min(tr, n - r0);
     // Per thread: one tile of logits, the tile's P * queue, and the running
     // sums (log Z over negatives, E[l] under them, G = E[queue row]).
-    thread_local std::vector<X> logits, pq;
+    thread_local std::vector<X> logits, probs, pq;
     thread_local std::vector<double> lz, el, gacc;
     logits.resize(tr * tc);
+    probs.resize(tr * tc);
     pq.resize(tr * d);
     lz.assign(rn, -kInf);
     el.assign(rn, 0.0);
@@ -229,20 +230,18 @@ loss_value info_nce_emb(matrix_view<const X> q, matrix_view<const X> k, matrix_v
       double tile_lz[kInfoNceTileRows];
       double tile_el[kInfoNceTileRows];
       for (std::size_t r = 0; r < rn; ++r) {
-        X* row = &logits[r * cn];
-        // p goes to a scratch row so that l is still there for E[l]; p then
-        // replaces l in the tile for the P * queue product. The pass finds
-        // the tile row's max (the inputs are finite).
-        X* prow = scratch_row<X>(cn, 0);
+        // A tile of p beside the tile of l: E[l] needs both, the P * queue
+        // product the first. The pass finds the row's max (inputs are finite).
+        const X* row = &logits[r * cn];
+        X* prow = &probs[r * cn];
         softmax(std::span<const X>(row, cn), std::span<X>(prow, cn), so);
         const double ref = static_cast<double>(row[0]);
         const row_pass rp = pass_labels(row, prow, cn, ref, 0.0, 0.0, false, false);
-        std::copy(prow, prow + cn, row);
         tile_lz[r] = rp.xmax * inv_t + log_s_from(rp);
         tile_el[r] = rp.sp + ref;
       }
       if (grad) {
-        gemm(false, false, rn, d, cn, 1.0, logits.data(), cn, qu + c0 * ldq, ldq, 0.0, pq.data(),
+        gemm(false, false, rn, d, cn, 1.0, probs.data(), cn, qu + c0 * ldq, ldq, 0.0, pq.data(),
              d);
       }
       for (std::size_t r = 0; r < rn; ++r) {

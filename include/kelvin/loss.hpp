@@ -125,7 +125,8 @@ KELVIN_API loss_value info_nce(matrix_view<const double> logits, const loss_opti
 // From embeddings: logits = [q_i . k_i, q_i . queue^T] / T (q, k normalised
 // when opt.normalize; the queue is used as given, as MoCo stores normalised
 // keys, and is a constant). Tiled: never more than kInfoNceTileRows x
-// kInfoNceTileCols logits per thread. Reads temperature, normalize, threads.
+// kInfoNceTileCols logits (and as many probabilities) per thread. Reads
+// temperature, normalize, threads.
 inline constexpr std::size_t kInfoNceTileRows = 64;
 inline constexpr std::size_t kInfoNceTileCols = 4096;
 KELVIN_API loss_value info_nce_embeddings(matrix_view<const float> q, matrix_view<const float> k,
