@@ -117,6 +117,10 @@ def test_seed_info_nce(t, expected):
     assert L.info_nce(x, temperature=t) == pytest.approx(expected, rel=1e-12)
     loss = KT.info_nce(torch.tensor(x), temperature=t)
     assert loss.item() == pytest.approx(expected, rel=1e-12)
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 40  # log1p(K exp(-2/T)) for the double T, to 40 digits
+    exact = float(mp.log1p(1024 * mp.exp(-2 / mp.mpf(t))))
+    assert L.info_nce(x, temperature=t) == pytest.approx(exact, rel=4 * 2.0**-52)
 
 
 # --- float64 against PyTorch autograd ------------------------------------------------
