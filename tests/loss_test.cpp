@@ -570,6 +570,25 @@ TEST(loss, info_nce_embeddings_matches_materialised_logits) {
   }
 }
 
+TEST(loss, info_nce_embeddings_threads_do_not_change_results) {
+  const std::size_t n = 300, kq = 9000, d = 8;  // 2 row tiles x 8 column chunks
+  auto q = randn(n * d, 63), k = randn(n * d, 64), queue = randn(kq * d, 65, 0.3);
+  std::vector<double> g1(n * d), g2(n * d), h1(n * d), h2(n * d);
+  const auto v1 = kelvin::info_nce_embeddings(
+      cmat(q.data(), n, d), cmat(k.data(), n, d), cmat(queue.data(), kq, d),
+      {.temperature = 0.1, .threads = 1}, mat(g1.data(), n, d), mat(h1.data(), n, d));
+  const auto v2 = kelvin::info_nce_embeddings(
+      cmat(q.data(), n, d), cmat(k.data(), n, d), cmat(queue.data(), kq, d),
+      {.temperature = 0.1, .threads = 2}, mat(g2.data(), n, d), mat(h2.data(), n, d));
+  EXPECT_EQ(v1.loss, v2.loss);
+  EXPECT_EQ(v1.d_temperature, v2.d_temperature);
+  EXPECT_EQ(g1, g2);
+  EXPECT_EQ(h1, h2);
+  const auto l = moco_logits(q, k, queue, n, kq, d, true);
+  EXPECT_NEAR(v1.loss, kelvin::info_nce(cmat(l.data(), n, kq + 1), {.temperature = 0.1}).loss,
+              1e-12 * v1.loss);
+}
+
 TEST(loss, info_nce_embeddings_gradients_finite_differences) {
   const std::size_t n = 3, kq = 7, d = 4;
   auto q = randn(n * d, 70), k = randn(n * d, 71), queue = randn(kq * d, 72, 0.5);

@@ -127,8 +127,13 @@ KELVIN_API loss_value info_nce(matrix_view<const double> logits, const loss_opti
 // keys, and is a constant). Tiled: never more than kInfoNceTileRows x
 // kInfoNceTileCols logits (and as many probabilities) per thread. Reads
 // temperature, normalize, threads.
-inline constexpr std::size_t kInfoNceTileRows = 64;
-inline constexpr std::size_t kInfoNceTileCols = 4096;
+inline constexpr std::size_t kInfoNceTileRows = 256;
+inline constexpr std::size_t kInfoNceTileCols = 512;
+// The rows x queue work is split into at least this many items (row tiles
+// times column chunks) when the queue allows, whatever the thread count;
+// each keeps a partial (log Z, E[l], E[queue row]) per row: at most
+// (N + kInfoNceMinItems * kInfoNceTileRows) x (D + 2) doubles.
+inline constexpr std::size_t kInfoNceMinItems = 16;
 KELVIN_API loss_value info_nce_embeddings(matrix_view<const float> q, matrix_view<const float> k,
                                           matrix_view<const float> queue,
                                           const loss_options& opt = {},
