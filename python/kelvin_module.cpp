@@ -29,15 +29,38 @@
 #include "kelvin/runtime.hpp"
 #include "kelvin/softmax.hpp"
 #include "kelvin/types.hpp"
+#include "stride_plan.hpp"
 
 namespace py = pybind11;
 
 namespace kelvin::python {
 namespace {
 
-enum class family { softmax, log_softmax, log_partition, smooth_max };
+// One operation of the module: its name, whether it reduces the axis, its
+// kelvin:: call over an axis view for each NumPy dtype, and its docstring.
+// Adding an operation is one line in kOperations (below).
+struct operation {
+  template <class T>
+  using axis_fn = void (*)(axis_view<const T> x, axis_view<T> y, const options& opt);
 
-bool is_reduction(family f) { return f == family::log_partition || f == family::smooth_max; }
+  const char* name;
+  bool reduces;
+  axis_fn<float16> f16;
+  axis_fn<float> f32;
+  axis_fn<double> f64;
+  const char* doc;
+
+  template <class T>
+  void run(axis_view<const T> x, axis_view<T> y, const options& opt) const {
+    if constexpr (sizeof(T) == 2) {
+      f16(x, y, opt);
+    } else if constexpr (sizeof(T) == 4) {
+      f32(x, y, opt);
+    } else {
+      f64(x, y, opt);
+    }
+  }
+};
 
 // NumPy callables looked up once. Leaked on purpose: destroying Python objects
 // after the interpreter has finalised crashes.
@@ -99,6 +122,40 @@ std::string shape_str(const std::vector<py::ssize_t>& s) {
 
 std::vector<py::ssize_t> shape_of(const py::array& a) { return {a.shape(), a.shape() + a.ndim()}; }
 
+// An array whose strides reach farther than the address space (as_strided
+// can build one) is rejected before anything reads it: NumPy would crash
+// copying it, and the byte-range arithmetic below would overflow.
+void check_extent(const py::array& a, const char* name) {
+  std::size_t above = 0, below = 0;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    if (a.shape(d) == 0) return;  // empty: nothing is read
+  }
+  bool overflow = false;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    const py::ssize_t st = a.strides(d);
+    const std::size_t mag =
+        st < 0 ? std::size_t{0} - static_cast<std::size_t>(st) : static_cast<std::size_t>(st);
+    std::size_t reach = 0;
+    std::size_t& side = st < 0 ? below : above;
+    overflow = overflow ||
+               __builtin_mul_overflow(static_cast<std::size_t>(a.shape(d) - 1), mag, &reach) ||
+               __builtin_add_overflow(side, reach, &side);
+  }
+  std::size_t total = 0, end = 0;
+  const auto at = reinterpret_cast<std::uintptr_t>(a.data());
+  overflow = overflow ||
+             __builtin_add_overflow(above, static_cast<std::size_t>(a.itemsize()), &above) ||
+             __builtin_add_overflow(above, below, &total) ||
+             total > static_cast<std::size_t>(PTRDIFF_MAX) || at < below ||
+             __builtin_add_overflow(at, above, &end);
+  if (overflow) {
+    std::vector<py::ssize_t> strides(a.strides(), a.strides() + a.ndim());
+    raise(PyExc_ValueError, std::string(name) + " has shape " + shape_str(shape_of(a)) +
+                                " and strides " + shape_str(strides) +
+                                " (bytes): they reach beyond the address space");
+  }
+}
+
 // ---- x ----------------------------------------------------------------------
 
 struct input {
@@ -130,6 +187,7 @@ input as_float_array(py::handle x) {
             "instead, e.g. x.filled(-numpy.inf)");
     }
     in.a = py::reinterpret_borrow<py::array>(x);
+    check_extent(in.a, "x");
   } else {
     try {
       in.a = np().asarray(x);
@@ -360,104 +418,6 @@ empty_row_policy parse_empty_row(py::handle e) {
 
 // ---- layout -----------------------------------------------------------------
 
-// One dimension of the problem: its length, x's and y's strides in elements,
-// and for a kept (not reduced) dimension its stride in the C-contiguous
-// temperature array.
-struct dim {
-  py::ssize_t n = 1;
-  py::ssize_t xs = 0;
-  py::ssize_t ys = 0;
-  py::ssize_t ts = 0;
-  bool reduced = false;
-};
-
-// How one kelvin::axis_view call covers the whole array.
-struct plan {
-  std::size_t outer = 1, axis = 1, inner = 1;
-  std::ptrdiff_t x_outer = 0, x_axis = 1, x_inner = 0;
-  std::ptrdiff_t y_outer = 0, y_axis = 1, y_inner = 0;
-  std::vector<dim> rows;  // kept dimensions in (outer, inner) order, outermost first
-  bool rows_in_c_order = true;
-  bool empty = false;  // no output to compute
-};
-
-// Sorts outermost (largest |x stride|) first; stable, so ties keep their order.
-void sort_outer_first(std::vector<dim>& ds) {
-  std::stable_sort(ds.begin(), ds.end(),
-                   [](const dim& a, const dim& b) { return std::abs(a.xs) > std::abs(b.xs); });
-}
-
-// Splits dimensions (sorted outer first) into runs that address memory as one
-// dimension, in x and, when check_y, in y.
-std::vector<std::vector<dim>> runs(const std::vector<dim>& ds, bool check_y) {
-  std::vector<std::vector<dim>> out;
-  for (const dim& d : ds) {
-    if (!out.empty()) {
-      const dim& p = out.back().back();
-      if (p.xs == d.xs * d.n && (!check_y || p.ys == d.ys * d.n)) {
-        out.back().push_back(d);
-        continue;
-      }
-    }
-    out.push_back({d});
-  }
-  return out;
-}
-
-std::optional<plan> make_plan(const std::vector<dim>& all, bool elementwise) {
-  plan p;
-  std::vector<dim> red, kept;
-  bool red_empty = false;
-  for (const dim& d : all) {
-    if (d.n == 0) {
-      if (!d.reduced || elementwise) {
-        p.empty = true;
-        return p;
-      }
-      red_empty = true;
-    }
-    if (d.n > 1) (d.reduced ? red : kept).push_back(d);
-  }
-  if (red_empty) {
-    p.axis = 0;
-  } else if (!red.empty()) {
-    sort_outer_first(red);
-    const auto r = runs(red, elementwise);
-    if (r.size() != 1) return std::nullopt;
-    std::size_t n = 1;
-    for (const dim& d : red) n *= static_cast<std::size_t>(d.n);
-    p.axis = n;
-    p.x_axis = red.back().xs;
-    p.y_axis = elementwise ? red.back().ys : 1;
-  }
-  std::vector<dim> sorted = kept;
-  sort_outer_first(sorted);
-  const auto k = runs(sorted, true);
-  if (k.size() > 2) return std::nullopt;
-  const auto extent = [](const std::vector<dim>& g) {
-    std::size_t n = 1;
-    for (const dim& d : g) n *= static_cast<std::size_t>(d.n);
-    return n;
-  };
-  if (!k.empty()) {
-    p.outer = extent(k[0]);
-    p.x_outer = k[0].back().xs;
-    p.y_outer = k[0].back().ys;
-  }
-  if (k.size() == 2) {
-    p.inner = extent(k[1]);
-    p.x_inner = k[1].back().xs;
-    p.y_inner = k[1].back().ys;
-  }
-  p.rows = sorted;
-  // The temperature array is C-contiguous over the kept dimensions in their
-  // original order, so it can be used as it is when the plan keeps that order.
-  for (std::size_t i = 1; i < sorted.size(); ++i) {
-    if (sorted[i - 1].ts < sorted[i].ts) p.rows_in_c_order = false;
-  }
-  return p;
-}
-
 // Dense strides (in elements) for `shape` laid out in `order` (outermost first).
 std::vector<py::ssize_t> dense_strides(const std::vector<py::ssize_t>& shape,
                                        const std::vector<std::size_t>& order) {
@@ -530,34 +490,20 @@ bool same_layout(const py::array& a, const py::array& b) {
 // ---- the call -----------------------------------------------------------------
 
 template <class T>
-void run_kernel(family f, const plan& p, const void* x, void* y, const options& opt) {
+void run_kernel(const operation& op, const plan& p, const void* x, void* y, const options& opt) {
   const axis_view<const T> xv{
       static_cast<const T*>(x), p.outer, p.axis, p.inner, p.x_outer, p.x_axis, p.x_inner};
-  const axis_view<T> yv{
-      static_cast<T*>(y), p.outer,  is_reduction(f) ? 1 : p.axis, p.inner, p.y_outer,
-      p.y_axis,           p.y_inner};
+  const axis_view<T> yv{static_cast<T*>(y), p.outer,  op.reduces ? 1 : p.axis, p.inner, p.y_outer,
+                        p.y_axis,           p.y_inner};
   const py::gil_scoped_release nogil;
-  switch (f) {
-    case family::softmax:
-      kelvin::softmax(xv, yv, opt);
-      return;
-    case family::log_softmax:
-      kelvin::log_softmax(xv, yv, opt);
-      return;
-    case family::log_partition:
-      kelvin::log_partition(xv, yv, opt);
-      return;
-    case family::smooth_max:
-      kelvin::smooth_max(xv, yv, opt);
-      return;
-  }
+  op.run(xv, yv, opt);
 }
 
 class call {
  public:
-  call(family f, py::handle x, py::handle temperature, py::handle axis, py::handle out,
+  call(const operation& op, py::handle x, py::handle temperature, py::handle axis, py::handle out,
        py::handle empty_row)
-      : f_(f), in_(as_float_array(x)) {
+      : op_(op), in_(as_float_array(x)) {
     const py::array& a = in_.a;
     shape_ = shape_of(a);
     red_ = reduced_dims(axis, static_cast<int>(a.ndim()));
@@ -567,7 +513,7 @@ class call {
         out_shape_.push_back(shape_[d]);
       }
     }
-    if (!is_reduction(f)) out_shape_ = shape_;
+    if (!op_.reduces) out_shape_ = shape_;
     t_ = parse_temperature(temperature, shape_, red_);
     opt_.temperature = t_.scalar;
     opt_.empty_row = parse_empty_row(empty_row);
@@ -579,7 +525,7 @@ class call {
     // 1. x as it is, into out or a new array laid out like x.
     if (aligned(x)) {
       if (!out_) {
-        py::array y = is_reduction(f_) || !in_.owned ? allocate_like(x) : x;
+        py::array y = op_.reduces || !in_.owned ? allocate_like(x) : x;
         if (try_run(x, y)) return result(y);
       } else if (aligned(*out_) && (!overlap(x, *out_) || same_layout(x, *out_)) &&
                  try_run(x, *out_)) {
@@ -600,7 +546,7 @@ class call {
     py::array xc = allocate(x.dtype(), shape_, order);
     np().copyto(xc, x);
     if (out_ && aligned(*out_) && try_run(xc, *out_)) return result(*out_);
-    py::array y = is_reduction(f_) ? allocate_like(xc) : xc;
+    py::array y = op_.reduces ? allocate_like(xc) : xc;
     if (!try_run(xc, y)) throw std::logic_error("kelvin: no plan for a dense copy");
     return out_ ? copy_to_out(y) : result(y);
   }
@@ -611,6 +557,7 @@ class call {
       raise(PyExc_TypeError, "out must be a numpy.ndarray (got " + type_name(out) + ")");
     }
     auto o = py::reinterpret_borrow<py::array>(out);
+    check_extent(o, "out");
     const py::dtype dt = in_.a.dtype();
     if (!o.dtype().equal(dt) || !native_byte_order(o.dtype())) {
       raise(PyExc_TypeError,
@@ -626,7 +573,7 @@ class call {
 
   // A new result array with x's memory order (NumPy's order='K').
   py::array allocate_like(const py::array& x) const {
-    if (!is_reduction(f_)) {
+    if (!op_.reduces) {
       std::vector<std::size_t> all(shape_.size());
       for (std::size_t d = 0; d < all.size(); ++d) all[d] = d;
       return allocate(x.dtype(), shape_, k_order(x, all));
@@ -648,15 +595,15 @@ class call {
       e.xs = e.n > 1 ? x.strides(static_cast<py::ssize_t>(d)) / size : 0;
       if (!e.reduced) {
         --k;
-        const auto yd = static_cast<py::ssize_t>(is_reduction(f_) ? k : d);
+        const auto yd = static_cast<py::ssize_t>(op_.reduces ? k : d);
         e.ys = e.n > 1 ? y.strides(yd) / size : 0;
         e.ts = ts;
         ts *= std::max<py::ssize_t>(e.n, 1);
-      } else if (!is_reduction(f_)) {
+      } else if (!op_.reduces) {
         e.ys = e.n > 1 ? y.strides(static_cast<py::ssize_t>(d)) / size : 0;
       }
     }
-    const auto p = make_plan(dims, !is_reduction(f_));
+    const auto p = make_plan(dims, !op_.reduces);
     if (!p) return false;
     if (p->empty) return true;
     options opt = opt_;
@@ -670,11 +617,11 @@ class call {
       }
     }
     if (size == 2) {
-      run_kernel<float16>(f_, *p, x.data(), y.mutable_data(), opt);
+      run_kernel<float16>(op_, *p, x.data(), y.mutable_data(), opt);
     } else if (size == 4) {
-      run_kernel<float>(f_, *p, x.data(), y.mutable_data(), opt);
+      run_kernel<float>(op_, *p, x.data(), y.mutable_data(), opt);
     } else {
-      run_kernel<double>(f_, *p, x.data(), y.mutable_data(), opt);
+      run_kernel<double>(op_, *p, x.data(), y.mutable_data(), opt);
     }
     return true;
   }
@@ -711,7 +658,7 @@ class call {
     return y;
   }
 
-  family f_;
+  const operation& op_;
   input in_;
   std::vector<py::ssize_t> shape_, out_shape_;
   std::vector<char> red_;
@@ -721,10 +668,43 @@ class call {
   std::optional<py::array> out_;
 };
 
-py::object dispatch(family f, py::handle x, py::handle temperature, py::handle axis, py::handle out,
-                    py::handle empty_row) {
-  return call(f, x, temperature, axis, out, empty_row).run();
+py::object dispatch(const operation& op, py::handle x, py::handle temperature, py::handle axis,
+                    py::handle out, py::handle empty_row) {
+  return call(op, x, temperature, axis, out, empty_row).run();
 }
+
+// The axis form of an overload set F of kelvin:: (a captureless lambda) as a
+// plain function.
+template <class F, class T>
+void axis_call(axis_view<const T> x, axis_view<T> y, const options& opt) {
+  F{}(x, y, opt);
+}
+
+template <class F>
+constexpr operation make(const char* name, bool reduces, F, const char* doc) {
+  return {name, reduces, &axis_call<F, float16>, &axis_call<F, float>, &axis_call<F, double>, doc};
+}
+
+#define KELVIN_PY_CALL(NAME) [](auto... args) { kelvin::NAME(args...); }
+
+const operation kOperations[] = {
+    make("softmax", false, KELVIN_PY_CALL(softmax),
+         "softmax(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n--\n\n"
+         "exp(x / T) / sum(exp(x / T)) along axis: the same shape as x; each row sums to 1."),
+    make("log_softmax", false, KELVIN_PY_CALL(log_softmax),
+         "log_softmax(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n--\n\n"
+         "x / T - log sum(exp(x / T)) along axis: the same shape as x."),
+    make("log_partition", true, KELVIN_PY_CALL(log_partition),
+         "log_partition(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n--\n\n"
+         "log sum(exp(x / T)) along axis (SciPy's logsumexp(x / T)): x's shape without the\n"
+         "reduced axes; a NumPy scalar when that shape is ()."),
+    make("smooth_max", true, KELVIN_PY_CALL(smooth_max),
+         "smooth_max(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n--\n\n"
+         "T * log sum(exp(x / T)) along axis, which tends to max(x) as T -> 0: x's shape\n"
+         "without the reduced axes; a NumPy scalar when that shape is ()."),
+};
+
+#undef KELVIN_PY_CALL
 
 constexpr const char* kModuleDoc = R"doc(Softmax with temperature: exact, fast, over NumPy arrays.
 
@@ -784,7 +764,6 @@ std::string doc(const char* head) { return std::string(head) + kArgsDoc; }
 // The extension kelvin._kelvin; python/kelvin/__init__.py re-exports it.
 PYBIND11_MODULE(_kelvin, m) {
   using kelvin::python::dispatch;
-  using kelvin::python::family;
   namespace kp = kelvin::python;
 
   m.doc() = kp::kModuleDoc;
@@ -793,6 +772,10 @@ PYBIND11_MODULE(_kelvin, m) {
   py::options options;
   options.disable_function_signatures();
   m.attr("__version__") = kelvin::version();
+  // NumPy's callables now, under the import lock: looked up on the first
+  // call instead, two threads could meet in np()'s static initialiser, one
+  // holding the GIL and waiting for the other, which waits for the GIL.
+  kp::np();
 
   py::register_exception_translator([](std::exception_ptr p) {
     try {
@@ -802,29 +785,15 @@ PYBIND11_MODULE(_kelvin, m) {
     }
   });
 
-  const auto def = [&](const char* name, family f, const char* head) {
-    const auto* text = new std::string(kp::doc(head));  // pybind11 keeps the pointer
+  for (const kp::operation& op : kp::kOperations) {
+    const auto* text = new std::string(kp::doc(op.doc));  // pybind11 keeps the pointer
     m.def(
-        name,
-        [f](py::handle x, py::handle temperature, py::handle axis, py::handle out,
-            py::handle empty_row) { return dispatch(f, x, temperature, axis, out, empty_row); },
+        op.name,
+        [&op](py::handle x, py::handle temperature, py::handle axis, py::handle out,
+              py::handle empty_row) { return dispatch(op, x, temperature, axis, out, empty_row); },
         py::arg("x"), py::arg("temperature") = 1.0, py::arg("axis") = -1,
         py::arg("out") = py::none(), py::arg("empty_row") = "nan", text->c_str());
-  };
-  def("softmax", family::softmax,
-      "softmax(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n--\n\n"
-      "exp(x / T) / sum(exp(x / T)) along axis: the same shape as x; each row sums to 1.");
-  def("log_softmax", family::log_softmax,
-      "log_softmax(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n--\n\n"
-      "x / T - log sum(exp(x / T)) along axis: the same shape as x.");
-  def("log_partition", family::log_partition,
-      "log_partition(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n--\n\n"
-      "log sum(exp(x / T)) along axis (SciPy's logsumexp(x / T)): x's shape without the\n"
-      "reduced axes; a NumPy scalar when that shape is ().");
-  def("smooth_max", family::smooth_max,
-      "smooth_max(x, temperature=1.0, axis=-1, out=None, empty_row='nan')\n--\n\n"
-      "T * log sum(exp(x / T)) along axis, which tends to max(x) as T -> 0: x's shape\n"
-      "without the reduced axes; a NumPy scalar when that shape is ().");
+  }
 
   m.def("active_target", &kelvin::active_target,
         "The SIMD target the kernels run on now, e.g. 'AVX2' (see set_target).");
@@ -835,8 +804,8 @@ PYBIND11_MODULE(_kelvin, m) {
   m.def(
       "set_target", [](const std::string& name) { kelvin::set_target(name); }, py::arg("name"),
       "Runs the kernels on the named supported target ('' or 'BEST': the best one).\n"
-      "Raises ValueError for an unknown or unsupported target. Not thread-safe with\n"
-      "concurrent kelvin calls: set it up front.");
+      "Raises ValueError for an unknown or unsupported target. Safe while other threads\n"
+      "call kelvin: a call keeps the target it started with.");
   m.def(
       "set_num_threads",
       [](py::handle n) {
@@ -858,7 +827,11 @@ PYBIND11_MODULE(_kelvin, m) {
         "The number of threads calls use at most (all cores unless set_num_threads chose fewer).");
 
   // The families built on the core, each in its private submodule, one line each:
-  // kp::bind_STEM(m.def_submodule("_STEM"));
-  auto loss_module = m.def_submodule("_loss");
-  kp::bind_loss(loss_module);
+  // py::module_ stem = m.def_submodule("_STEM"); kp::bind_STEM(stem);
+  py::module_ calibration = m.def_submodule("_calibration");
+  kp::bind_calibration(calibration);
+  py::module_ loss = m.def_submodule("_loss");
+  kp::bind_loss(loss);
+  py::module_ sampling = m.def_submodule("_sampling");
+  kp::bind_sampling(sampling);
 }

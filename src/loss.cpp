@@ -22,19 +22,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }  // namespace
 
-std::string loss_format(double v) {
-  std::ostringstream s;
-  s.precision(17);
-  s << v;
-  return s.str();
-}
-
-void loss_check_temperature(double t, const char* name) {
-  if (std::isnan(t) || t < 0) {
-    throw error(std::string(name) + " must be >= 0 and not NaN (got " + loss_format(t) + ")");
-  }
-}
-
 void loss_check_threads(int threads) {
   if (threads < 0) {
     throw error("options.threads must be >= 0 (got " + std::to_string(threads) + ")");
@@ -204,11 +191,11 @@ template <class X>
 void check_ce_common(matrix_view<const X> x, const loss_options& opt, matrix_view<X> g,
                      std::span<X> losses, bool& has_g) {
   loss_check_matrix(x, "logits");
-  loss_check_temperature(opt.temperature, "temperature");
+  check_temperature(opt.temperature, "temperature");
   loss_check_reduction(opt.reduce);
   loss_check_threads(opt.threads);
   if (!(opt.label_smoothing >= 0 && opt.label_smoothing <= 1)) {
-    throw error("label_smoothing must be in [0, 1] (got " + loss_format(opt.label_smoothing) + ")");
+    throw error("label_smoothing must be in [0, 1] (got " + format_double(opt.label_smoothing) + ")");
   }
   has_g = loss_check_output(g, x.rows, x.cols, "grad");
   if (has_g) loss_check_disjoint(g, x, "grad", "logits");
@@ -311,18 +298,18 @@ loss_value distill(matrix_view<const X> s, matrix_view<const X> u,
   loss_check_same_shape(u, "teacher", s.rows, s.cols, "student");
   loss_check_threads(opt.threads);
   const double t = opt.temperature;
-  loss_check_temperature(t, "temperature");
+  check_temperature(t, "temperature");
   if (t == 0 || t == kInf) {
-    throw error("distillation needs 0 < temperature < inf (got " + loss_format(t) +
+    throw error("distillation needs 0 < temperature < inf (got " + format_double(t) +
                 "): T^2 * KL has no useful limit there");
   }
   const double alpha = opt.alpha;
   if (!(alpha >= 0 && alpha <= 1)) {
-    throw error("alpha must be in [0, 1] (got " + loss_format(alpha) + ")");
+    throw error("alpha must be in [0, 1] (got " + format_double(alpha) + ")");
   }
   const bool with_labels = !labels.empty();
   if (!with_labels && alpha != 0) {
-    throw error("distillation without labels needs alpha == 0 (got " + loss_format(alpha) + ")");
+    throw error("distillation without labels needs alpha == 0 (got " + format_double(alpha) + ")");
   }
   const std::size_t n = s.rows, c = s.cols;
   if (n != 0 && c == 0) throw error("student has rows but no classes");
@@ -428,13 +415,13 @@ void backward(matrix_view<const X> y, matrix_view<const X> dy, matrix_view<X> dx
                 " entries; it must be empty or hold one per row (" + std::to_string(y.rows) + ")");
   }
   if (opt.temperatures.empty()) {
-    loss_check_temperature(opt.temperature, "temperature");
+    check_temperature(opt.temperature, "temperature");
   } else {
     if (opt.temperatures.size() != y.rows) {
       throw error("options.temperatures has " + std::to_string(opt.temperatures.size()) +
                   " entries; one per row is required (" + std::to_string(y.rows) + ")");
     }
-    for (double t : opt.temperatures) loss_check_temperature(t, "options.temperatures[i]");
+    for (double t : opt.temperatures) check_temperature(t, "options.temperatures[i]");
   }
   const std::size_t n = y.rows, c = y.cols;
   parallel_for(n, plan_threads(opt.threads, n, c), [&](std::size_t i) {

@@ -7,7 +7,7 @@
 
 #include "kelvin/loss.h"
 #include "kelvin/loss.hpp"
-#include "src/c_api_guard.hpp"
+#include "src/c_api_status.hpp"
 
 namespace {
 

@@ -171,9 +171,9 @@ loss_value info_nce_emb(matrix_view<const X> q, matrix_view<const X> k, matrix_v
   }
   loss_check_threads(opt.threads);
   const double t = opt.temperature;
-  loss_check_temperature(t, "temperature");
+  check_temperature(t, "temperature");
   if (t == 0 || t == kInf) {
-    throw error("info_nce_embeddings needs 0 < temperature < inf (got " + loss_format(t) +
+    throw error("info_nce_embeddings needs 0 < temperature < inf (got " + format_double(t) +
                 "); info_nce on materialised logits has the limits");
   }
   const std::size_t n = q.rows, d = q.cols, kq = queue.rows;
@@ -338,7 +338,7 @@ loss_value clip_impl(matrix_view<const X> img, matrix_view<const X> txt, double 
   loss_check_same_shape(txt, "text_features", img.rows, img.cols, "image_features");
   loss_check_threads(opt.threads);
   if (std::isnan(log_scale) || log_scale == kInf) {
-    throw error("log_scale must be finite or -inf (got " + loss_format(log_scale) + ")");
+    throw error("log_scale must be finite or -inf (got " + format_double(log_scale) + ")");
   }
   const std::size_t n = img.rows, d = img.cols;
   const bool has_gi = loss_check_output(gi, n, d, "grad_image");
@@ -487,10 +487,10 @@ loss_value cosine_impl(matrix_view<const X> f, matrix_view<const X> wts,
   loss_check_threads(opt.threads);
   const double s = opt.scale;
   if (!(s >= 0) || s == kInf) {
-    throw error("scale must be >= 0 and finite (got " + loss_format(s) + ")");
+    throw error("scale must be >= 0 and finite (got " + format_double(s) + ")");
   }
   if (!(opt.margin >= 0) || opt.margin == kInf) {
-    throw error("margin must be >= 0 and finite (got " + loss_format(opt.margin) + ")");
+    throw error("margin must be >= 0 and finite (got " + format_double(opt.margin) + ")");
   }
   if (opt.margin_kind != margin_type::none && opt.margin_kind != margin_type::cosface &&
       opt.margin_kind != margin_type::arcface) {

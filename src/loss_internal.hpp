@@ -13,11 +13,10 @@
 
 #include "kelvin/loss.hpp"
 #include "kelvin/softmax.hpp"
+#include "src/checks.hpp"
 
 namespace kelvin::detail {
 
-std::string loss_format(double v);
-void loss_check_temperature(double t, const char* name);
 void loss_check_threads(int threads);
 void loss_check_reduction(reduction r);
 
@@ -30,6 +29,10 @@ void loss_check_matrix(const matrix_view<T>& m, const char* name) {
   if (m.rows > 1 && m.row_stride < m.cols) {
     throw error(std::string(name) + " row stride " + std::to_string(m.row_stride) +
                 " is less than its number of columns " + std::to_string(m.cols));
+  }
+  if (m.rows != 0 && m.cols != 0) {
+    check_matrix_extent(m.data, m.rows, m.cols, m.rows > 1 ? m.row_stride : m.cols, sizeof(T),
+                        name);
   }
 }
 

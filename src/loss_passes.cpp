@@ -9,10 +9,8 @@
 
 #include "src/loss_internal.hpp"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__ELF__)
-#define KELVIN_LOSS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define KELVIN_LOSS_CLONES
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define KELVIN_LOSS_ISA_VARIANTS 1
 #endif
 #define KELVIN_INLINE inline __attribute__((always_inline))
 
@@ -181,14 +179,19 @@ KELVIN_INLINE double sum_impl(const X* v, std::size_t c) {
   return s;
 }
 
-}  // namespace
-
-#define KELVIN_LOSS_PASSES(X)                                                                      \
-  KELVIN_LOSS_CLONES void scan_row(const X* x, std::size_t c, double& m, bool& nan) {              \
+// The passes compiled once per x86 level (plain functions with a target
+// attribute, picked once by CPUID: target_clones would export its ifunc
+// symbols whatever the visibility). Built with -ffp-contract=off (CMake), so
+// every level computes the same sums.
+#define KELVIN_LOSS_LEVEL(NS, ATTR)                                                                \
+  namespace NS {                                                                                   \
+  template <class X>                                                                               \
+  ATTR void scan_row(const X* x, std::size_t c, double& m, bool& nan) {                            \
     scan_impl(x, c, m, nan);                                                                       \
   }                                                                                                \
-  KELVIN_LOSS_CLONES row_pass pass_labels(const X* x, X* p, std::size_t c, double m, double eps_c, \
-                                          double scale, bool grad, bool smooth) {                  \
+  template <class X>                                                                               \
+  ATTR row_pass pass_labels(const X* x, X* p, std::size_t c, double m, double eps_c, double scale, \
+                            bool grad, bool smooth) {                                              \
     if (grad) {                                                                                    \
       return smooth ? pass_impl<true, true, false>(x, p, x, c, m, 1, eps_c, 1, scale)              \
                     : pass_impl<true, false, false>(x, p, x, c, m, 1, eps_c, 1, scale);            \
@@ -196,18 +199,73 @@ KELVIN_INLINE double sum_impl(const X* v, std::size_t c) {
     return smooth ? pass_impl<false, true, false>(x, p, x, c, m, 1, eps_c, 1, scale)               \
                   : pass_impl<false, false, false>(x, p, x, c, m, 1, eps_c, 1, scale);             \
   }                                                                                                \
-  KELVIN_LOSS_CLONES row_pass pass_probs(const X* x, X* p, const X* q, std::size_t c, double m,    \
-                                         double keep, double eps_c, double sq, double scale,       \
-                                         bool grad) {                                              \
+  template <class X>                                                                               \
+  ATTR row_pass pass_probs(const X* x, X* p, const X* q, std::size_t c, double m, double keep,     \
+                           double eps_c, double sq, double scale, bool grad) {                     \
     return grad ? pass_impl<true, true, true>(x, p, q, c, m, keep, eps_c, sq, scale)               \
                 : pass_impl<false, true, true>(x, p, q, c, m, keep, eps_c, sq, scale);             \
   }                                                                                                \
-  KELVIN_LOSS_CLONES row_pass pass_mass(const X* p, std::size_t c) { return mass_impl(p, c); }     \
-  KELVIN_LOSS_CLONES double row_sum(const X* v, std::size_t c) { return sum_impl(v, c); }
+  template <class X>                                                                               \
+  ATTR row_pass pass_mass(const X* p, std::size_t c) {                                             \
+    return mass_impl(p, c);                                                                        \
+  }                                                                                                \
+  template <class X>                                                                               \
+  ATTR double row_sum(const X* v, std::size_t c) {                                                 \
+    return sum_impl(v, c);                                                                         \
+  }                                                                                                \
+  }
+
+KELVIN_LOSS_LEVEL(level_base, )
+#ifdef KELVIN_LOSS_ISA_VARIANTS
+KELVIN_LOSS_LEVEL(level_avx2, __attribute__((target("avx2,fma"))))
+KELVIN_LOSS_LEVEL(level_avx512, __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))))
+
+// 2: AVX-512, 1: AVX2 + FMA, 0: the baseline.
+int level() {
+  static const int l = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl")) {
+      return 2;
+    }
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+  }();
+  return l;
+}
+#define KELVIN_LOSS_DISPATCH(CALL) \
+  switch (level()) {               \
+    case 2:                        \
+      return level_avx512::CALL;   \
+    case 1:                        \
+      return level_avx2::CALL;     \
+    default:                       \
+      return level_base::CALL;     \
+  }
+#else
+#define KELVIN_LOSS_DISPATCH(CALL) return level_base::CALL;
+#endif
+
+}  // namespace
+
+#define KELVIN_LOSS_PASSES(X)                                                                   \
+  void scan_row(const X* x, std::size_t c, double& m,                                           \
+                bool& nan){KELVIN_LOSS_DISPATCH(scan_row(x, c, m, nan))} row_pass               \
+  pass_labels(const X* x, X* p, std::size_t c, double m, double eps_c, double scale, bool grad, \
+              bool smooth){                                                                     \
+      KELVIN_LOSS_DISPATCH(pass_labels(x, p, c, m, eps_c, scale, grad, smooth))} row_pass       \
+  pass_probs(const X* x, X* p, const X* q, std::size_t c, double m, double keep, double eps_c,  \
+             double sq, double scale, bool grad){                                               \
+      KELVIN_LOSS_DISPATCH(pass_probs(x, p, q, c, m, keep, eps_c, sq, scale, grad))} row_pass   \
+  pass_mass(const X* p, std::size_t c) {                                                        \
+    KELVIN_LOSS_DISPATCH(pass_mass(p, c))                                                       \
+  }                                                                                             \
+  double row_sum(const X* v, std::size_t c) { KELVIN_LOSS_DISPATCH(row_sum(v, c)) }
 
 KELVIN_LOSS_PASSES(float)
 KELVIN_LOSS_PASSES(double)
 
 #undef KELVIN_LOSS_PASSES
+#undef KELVIN_LOSS_DISPATCH
+#undef KELVIN_LOSS_LEVEL
 
 }  // namespace kelvin::detail

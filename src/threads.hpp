@@ -25,7 +25,7 @@ int plan_threads(int requested, std::size_t items, std::size_t work_per_item) no
 // Calls f(i) for i in [0, items) on `threads` threads (static schedule).
 // f must not throw.
 template <class F>
-void parallel_for(std::size_t items, int threads, F&& f) {
+void parallel_for(std::size_t items, [[maybe_unused]] int threads, F&& f) {
 #ifdef _OPENMP
   if (threads > 1) {
     // Dynamic, in pieces of about an eighth of a thread's share: on a loaded

@@ -1,4 +1,4 @@
-// End-to-end accuracy against MPFR (DESIGN.md section 2) on random rows and
+// End-to-end accuracy against MPFR (docs/contract.md) on random rows and
 // on inputs that break naive code, on every SIMD target; and the
 // differential test of every SIMD target against the scalar reference.
 //

@@ -1,4 +1,4 @@
-// The numeric contract (DESIGN.md section 2), row by row, for float and
+// The numeric contract (docs/contract.md), row by row, for float and
 // double, on every SIMD target; plus the API's shapes and its errors.
 #include "kelvin/softmax.hpp"
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <type_traits>
 
+#include "kelvin/export.h"
+
 namespace kelvin {
 
 // What a row whose entries are all -inf (or a row with no entries) produces.
@@ -93,7 +95,7 @@ enum class status : int {
 };
 
 // Thrown for bad arguments; the message names the argument and its value.
-class error : public std::invalid_argument {
+class KELVIN_API error : public std::invalid_argument {
  public:
   explicit error(const std::string& what, status code = status::invalid_argument)
       : std::invalid_argument(what), code_(code) {}

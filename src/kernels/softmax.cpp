@@ -1,7 +1,7 @@
 // SIMD row kernels for the softmax family, written once with Google Highway and
 // compiled for every target (foreach_target.h re-includes this file per target).
 //
-// Accuracy design (DESIGN.md section 2): the error of naive code comes from
+// Accuracy design (docs/contract.md): the error of naive code comes from
 // rounding x / T and x - m in working precision. Here
 //  - float rows compute in double: x - m and (x - m) / T carry < 2^-50 relative
 //    error, exp is a double polynomial, the sum is in double, and only the
@@ -693,7 +693,7 @@ HWY_INLINE bool AxisVecsF64(detail::family f, const double* x, std::ptrdiff_t xs
 
 size_t AxisBlockF64(detail::family f, const double* x, std::ptrdiff_t xs, double* y,
                     std::ptrdiff_t ys, size_t n, size_t count, double t) {
-  if (t < 0x1p-960) return 0;  // the row path scales 1 / T (row_args::s1)
+  if (t < detail::kTinyTemperature) return 0;  // the row path scales 1 / T (row_args::s1)
   return AxisBlock(count, [&](auto u, size_t j) HWY_ATTR {
     return AxisVecsF64<decltype(u)::value>(f, x + j, xs, y + j, ys, n, t);
   });

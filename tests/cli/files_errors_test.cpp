@@ -169,6 +169,26 @@ TEST_F(cli_files_error, header_lies_about_the_shape) {
       "neg.npy: malformed .npy header: 'shape' has a negative dimension -1");
 }
 
+// Extents that overflow (issue 15): an empty input whose reduction would
+// still have more results than any file holds (2^80 here, which wraps to 0 in
+// uint64 arithmetic), and sizes that would wrap around.
+TEST_F(cli_files_error, extents_that_overflow) {
+  const std::string in =
+      write("empty.npy", npy_header(f4_dict("(1099511627776, 1099511627776, 0)")));
+  for (const char* fn : {"log-partition", "smooth-max"}) {
+    expect_error({fn, "--input", in, "--output", path("out.npy")},
+                 "empty.npy: the result's shape (1099511627776, 1099511627776) is too large");
+  }
+  // Elementwise, the same empty input is an empty result: fine.
+  const command_result ok = run_kelvin({"softmax", "--input", in, "--output", path("e.npy")});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  fs::remove(path("e.npy"));
+  // 999999999999 GiB would wrap around to a small chunk.
+  expect_error(
+      {"softmax", "--chunk-size", "999999999999G", "--input", in, "--output", path("o.npy")},
+      "--chunk-size 999999999999G is too large (at most 1T)");
+}
+
 TEST_F(cli_files_error, malformed_npy_header_dict) {
   const std::string out = path("out.npy");
   const struct {

@@ -326,17 +326,33 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     assert run(args, env=dict(os.environ, KELVIN_PROGRESS_DELAY="0")).stderr == b""
 
 
-def test_sigterm_removes_the_temporary_file(tmp_path):
+def writing_into(pid, folder):
+    """True once the process has a file open in `folder` (named or not)."""
+    fds = f"/proc/{pid}/fd"
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(os.path.join(fds, fd)).startswith(str(folder) + "/"):
+                return True
+        except OSError:
+            pass
+    return False
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_sigterm_removes_the_temporary_file(tmp_path, named):
     out = tmp_path / "y.npy"
+    env = dict(os.environ, KELVIN_CLI_NAMED_TEMP="1" if named else "0")
     p = subprocess.Popen([KELVIN, "softmax", "--input", "-", "--output", str(out)],
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     data = np_bytes(np.zeros((4, 4), dtype="<f4"))
     p.stdin.write(data[:-32])  # a partial stream: kelvin waits for the rest
     p.stdin.flush()
     deadline = time.time() + 10
-    while not any(".kelvin-" in f for f in os.listdir(tmp_path)):
-        assert time.time() < deadline, "no temporary file appeared"
+    while not writing_into(p.pid, tmp_path):
+        assert time.time() < deadline, "no output file was opened"
         time.sleep(0.01)
+    # The named fallback shows its temporary; the default file has no name.
+    assert any(".kelvin-" in f for f in os.listdir(tmp_path)) == named
     p.send_signal(signal.SIGTERM)
     assert p.wait() == -signal.SIGTERM
     p.stdin.close()

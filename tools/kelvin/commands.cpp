@@ -40,21 +40,14 @@ std::string compute(const compute_args& args, const std::vector<double>& tempera
     const options opt{.temperature = t, .empty_row = policy, .threads = args.threads};
     out += format_temperature(t);
     out += ' ';
-    switch (args.fn) {
-      case family::softmax:
-        softmax(std::span<const T>(x), std::span<T>(y), opt);
-        out += format_list(std::span<const T>(y));
-        break;
-      case family::log_softmax:
-        log_softmax(std::span<const T>(x), std::span<T>(y), opt);
-        out += format_list(std::span<const T>(y));
-        break;
-      case family::log_partition:
-        out += format_repr(log_partition(std::span<const T>(x), opt));
-        break;
-      case family::smooth_max:
-        out += format_repr(smooth_max(std::span<const T>(x), opt));
-        break;
+    const matrix_view<const T> row(x.data(), 1, x.size());
+    if (args.op->reduces) {
+      T v{};
+      args.op->rows(row, matrix_view<T>(&v, 1, 1), opt);
+      out += format_repr(v);
+    } else {
+      args.op->rows(row, matrix_view<T>(y.data(), 1, y.size()), opt);
+      out += format_list(std::span<const T>(y));
     }
     out += '\n';
   }

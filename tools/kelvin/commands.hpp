@@ -7,13 +7,12 @@
 #include <vector>
 
 #include "kelvin/types.hpp"
+#include "tools/kelvin/operations.hpp"
 
 namespace kelvin::cli {
 
-enum class family { softmax, log_softmax, log_partition, smooth_max };
-
 struct compute_args {
-  family fn = family::softmax;
+  const operation* op = &operations().front();  // softmax
   // As typed: each item may hold several comma-separated temperatures.
   std::vector<std::string> temperatures;
   std::vector<std::string> values;

@@ -34,6 +34,9 @@ constexpr std::size_t kDefaultChunkBytes = std::size_t{8} << 20;
 // File-to-file blocks: small enough to stay in a core's L2 from read to
 // write (see run_parallel_blocks).
 constexpr std::size_t kParallelBlockBytes = std::size_t{128} << 10;
+constexpr std::uint64_t kMaxChunkBytes = std::uint64_t{1} << 40;
+// The most data a result may hold: what the .npy reader accepts for an input.
+constexpr std::uint64_t kMaxResultBytes = std::uint64_t{1} << 62;
 
 enum class file_format { npy, csv, tsv, text };  // text: CSV or TSV, from the first line
 
@@ -75,7 +78,12 @@ std::size_t parse_size(const std::string& text) {
   if (digits == 0 || digits > 12 || shift < 0) {
     throw usage_error("--chunk-size must be a size such as 16M, 256k or 4096 (got '" + text + "')");
   }
-  const std::uint64_t n = std::stoull(text.substr(0, digits)) << shift;
+  const std::uint64_t digits_value = std::stoull(text.substr(0, digits));
+  // Checked: 999999999999G would wrap around to a small size.
+  if (digits_value > (kMaxChunkBytes >> shift)) {
+    throw usage_error("--chunk-size " + text + " is too large (at most 1T)");
+  }
+  const std::uint64_t n = digits_value << shift;
   if (n == 0) throw usage_error("--chunk-size must be > 0");
   return static_cast<std::size_t>(n);
 }
@@ -170,20 +178,6 @@ int default_compute_threads() {
   return cores > 2 ? cores - 2 : 1;
 }
 
-const char* family_name(family f) {
-  switch (f) {
-    case family::softmax:
-      return "softmax";
-    case family::log_softmax:
-      return "log_softmax";
-    case family::log_partition:
-      return "log_partition";
-    case family::smooth_max:
-      return "smooth_max";
-  }
-  return "";
-}
-
 // Reads a whole source into a spool (CSV along axis 0, a stream whose slab
 // does not fit in memory), in reads of about chunk_bytes that are a multiple
 // of `granule` values (a CSV source returns whole rows).
@@ -200,7 +194,7 @@ void spool_all(value_source<T>& src, spool<T>& into, std::size_t granule, std::s
 
 template <class T>
 void run_typed(const compute_args& a, opened_input* in, compute_plan plan) {
-  const bool reduce = reduces(plan.fn);
+  const bool reduce = plan.op->reduces;
   const std::string in_name = in != nullptr ? in->name : "the values";
 
   // ---- the input and its shape (rows of a CSV are not known up front)
@@ -256,6 +250,19 @@ void run_typed(const compute_args& a, opened_input* in, compute_plan plan) {
   // The CSV's row count stays unknown in the output shape unless the rows
   // are what the axis reduces.
   const bool out_rows_unknown = rows_unknown && !(reduce && ax == 0);
+  // A reduction over an empty axis has a value per slice: (2^40, 2^40, 0)
+  // along the last axis would be 2^80 results, past any file (and past
+  // uint64 arithmetic, where it would wrap to a small count).
+  if (reduce && !out_rows_unknown) {
+    std::uint64_t count = 1;
+    for (const std::uint64_t d : out_shape) {
+      if (d != 0 && count > kMaxResultBytes / sizeof(T) / d) {
+        throw usage_error(in_name + ": the result's shape " + format_shape(out_shape) +
+                          " is too large (its data would exceed 2^62 bytes)");
+      }
+      count *= d;
+    }
+  }
 
   // ---- the output
   const std::string out_path = a.output.empty() ? "-" : a.output;
@@ -300,7 +307,7 @@ void run_typed(const compute_args& a, opened_input* in, compute_plan plan) {
     if (csv) {
       csv_cols = reduce && ax == 1 ? 1 : csv->cols();
       if (!csv->header().empty())
-        csv_header = reduce && ax == 1 ? family_name(plan.fn) : csv->header();
+        csv_header = reduce && ax == 1 ? std::string(plan.op->name) : csv->header();
     } else {
       csv_cols = out_rank == 2   ? static_cast<std::size_t>(out_shape[1])
                  : out_rank == 1 ? static_cast<std::size_t>(out_shape[0])
@@ -327,10 +334,8 @@ void run_typed(const compute_args& a, opened_input* in, compute_plan plan) {
     // per slice (log-partition of no entries is -inf).
     const std::uint64_t slices = product(out_shape);
     if (reduce && slices > 0) {
-      std::vector<T> none;
-      const T v = plan.fn == family::log_partition
-                      ? log_partition(std::span<const T>(none), plan.opt)
-                      : smooth_max(std::span<const T>(none), plan.opt);
+      T v{};
+      plan.op->rows(matrix_view<const T>(nullptr, 1, 0), matrix_view<T>(&v, 1, 1), plan.opt);
       const std::vector<T> fill(static_cast<std::size_t>(std::min<std::uint64_t>(slices, 1 << 16)),
                                 v);
       for (std::uint64_t at = 0; at < slices; at += fill.size()) {
@@ -434,7 +439,7 @@ void run_files(const compute_args& a) {
                       std::to_string(temperatures.size()) + "); run kelvin once per temperature");
   }
   compute_plan plan;
-  plan.fn = a.fn;
+  plan.op = a.op;
   plan.opt = {.temperature = temperatures[0],
               .empty_row = parse_empty_row(a.empty_row),
               .threads = a.threads > 0 ? a.threads : default_compute_threads()};

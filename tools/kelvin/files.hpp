@@ -16,7 +16,7 @@
 
 namespace kelvin::cli {
 
-// Reads args.input (or args.values), computes args.fn along args.axis and
+// Reads args.input (or args.values), computes args.op along args.axis and
 // writes args.output ("-" or none: stdout), through a temporary file renamed
 // when complete. Throws usage_error for bad input (exit code 2), io_failure
 // when reading or writing fails (exit code 1).

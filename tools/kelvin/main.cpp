@@ -5,12 +5,14 @@
 //   kelvin softmax -t 0.5 --input x.npy --output y.npy   files and streams
 //   kelvin plot -t 0.1,1,10 -- 1 5 7 10          bar charts of one row
 //   kelvin info                                  version, SIMD targets, threads
+//   kelvin sample -t 0.8 --top-k 40 -- 2 1 0     the next token (sample_command.hpp)
 //
-// Exit codes (DESIGN.md section 6): 0 success, 2 bad input (one line on
+// Exit codes (docs/contract.md, docs/cli.md): 0 success, 2 bad input (one line on
 // stderr, nothing on stdout, no output file), 1 internal or I/O failure.
 // docs/cli.md is the user guide.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -22,10 +24,14 @@
 #include "kelvin/runtime.hpp"
 #include "kelvin/types.hpp"
 #include "tools/kelvin/byte_io.hpp"
+#include "tools/kelvin/calibrate_command.hpp"
 #include "tools/kelvin/commands.hpp"
 #include "tools/kelvin/files.hpp"
 #include "tools/kelvin/loss_command.hpp"
 #include "tools/kelvin/numbers.hpp"
+#include "tools/kelvin/operations.hpp"
+#include "tools/kelvin/sample_command.hpp"
+#include "tools/kelvin/output_file.hpp"
 
 namespace kelvin::cli {
 namespace {
@@ -33,8 +39,15 @@ namespace {
 constexpr int kExitInternal = 1;
 constexpr int kExitUsage = 2;
 
-constexpr std::string_view kSubcommands =
-    "demo, info, plot, softmax, log-softmax, log-partition, smooth-max, loss";
+// "demo, info, softmax, ...": every registered subcommand, in order.
+std::string subcommand_names(const CLI::App& app) {
+  std::string out;
+  for (const CLI::App* sub : app.get_subcommands(nullptr)) {
+    if (!out.empty()) out += ", ";
+    out += sub->get_name();
+  }
+  return out;
+}
 
 void print_error(std::string_view message) {
   // Exactly one line, even when the message quotes input that holds a newline.
@@ -47,8 +60,11 @@ void print_error(std::string_view message) {
 
 // The subcommands that take a row of values after "--".
 bool is_compute_subcommand(std::string_view s) {
-  return s == "softmax" || s == "log-softmax" || s == "log-partition" || s == "smooth-max" ||
-         s == "plot";
+  if (s == "plot" || s == "sample") return true;
+  for (const operation& op : operations()) {
+    if (op.command == s) return true;
+  }
+  return false;
 }
 
 struct split_args {
@@ -103,10 +119,10 @@ std::string describe_extras(const CLI::App& app) {
   const std::string& token = extras.front();
   const std::string where = owner == &app ? "kelvin" : "kelvin " + owner->get_name();
   if (owner == &app && app.get_subcommands().empty() && token == "--") {
-    return "no subcommand given before '--' (expected one of " + std::string(kSubcommands) + ")";
+    return "no subcommand given before '--' (expected one of " + subcommand_names(app) + ")";
   }
   if (owner == &app && app.get_subcommands().empty() && token.rfind('-', 0) != 0) {
-    return "unknown subcommand '" + token + "' (expected one of " + std::string(kSubcommands) + ")";
+    return "unknown subcommand '" + token + "' (expected one of " + subcommand_names(app) + ")";
   }
   if (token.rfind('-', 0) == 0) {
     if (owner != &app && parse_double(token)) {
@@ -208,6 +224,8 @@ int run(int argc, char** argv) {
       "  kelvin softmax -t 0.7 --input logits.npy --output probs.npy\n"
       "  kelvin log-partition --axis 0 --header --input table.csv --output -\n"
       "  kelvin plot -t 0.1,1,10 -- 1 5 7 10\n"
+      "  kelvin sample -t 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 --seed 7 -- 2 1 0 -1\n"
+      "  kelvin calibrate --logits val.npy --labels val_labels.npy --apply-to test.npy -o p.npy\n"
       "  kelvin loss info-nce --positive 1 --negative -1 -K 1024 -t 1,0.5,0.07");
 
   CLI::App* demo = app.add_subcommand("demo", "the blog post's example, computed and drawn");
@@ -215,26 +233,13 @@ int run(int argc, char** argv) {
 
   compute_args args;
   bool log_flag = false;
-  CLI::App* softmax_cmd = app.add_subcommand(
-      "softmax", "softmax(x / T): one line per T, or an array from --input to --output");
-  std::vector<compute_options> options_of = {add_compute_options(softmax_cmd, args)};
-  softmax_cmd->add_flag("--log", log_flag, "compute log_softmax instead");
-  struct named_family {
-    const char* name;
-    const char* help;
-    family fn;
-  };
-  const named_family others[] = {
-      {"log-softmax", "log_softmax(x / T), one line per T", family::log_softmax},
-      {"log-partition", "log sum_i exp(x_i / T), one 'T value' line per T", family::log_partition},
-      {"smooth-max", "T * log-partition (-> max(x) as T -> 0), one 'T value' line per T",
-       family::smooth_max},
-  };
-  std::vector<std::pair<CLI::App*, family>> compute_cmds = {{softmax_cmd, family::softmax}};
-  for (const named_family& f : others) {
-    CLI::App* sub = app.add_subcommand(f.name, f.help);
+  std::vector<compute_options> options_of;
+  std::vector<std::pair<CLI::App*, const operation*>> compute_cmds;
+  for (const operation& op : operations()) {
+    CLI::App* sub = app.add_subcommand(std::string(op.command), std::string(op.help));
     options_of.push_back(add_compute_options(sub, args));
-    compute_cmds.emplace_back(sub, f.fn);
+    compute_cmds.emplace_back(sub, &op);
+    if (op.name == "softmax") sub->add_flag("--log", log_flag, "compute log_softmax instead");
   }
   int plot_width = 40;
   CLI::App* plot = app.add_subcommand(
@@ -242,6 +247,10 @@ int run(int argc, char** argv) {
   add_row_options(plot, args);
   plot->add_option("--width", plot_width, "cells in a full bar, p = 1 (default 40)")
       ->type_name("N");
+  const calibrate_command calibrate = add_calibrate_command(app);
+
+  sample_args sample_opts;
+  CLI::App* sample_cmd = add_sample_command(app, sample_opts);
 
   std::string loss_out;
   CLI::App* loss_cmd = add_loss_command(app, loss_out);
@@ -266,15 +275,20 @@ int run(int argc, char** argv) {
     out = run_info();
   } else if (app.got_subcommand(loss_cmd)) {
     out = loss_out;
+  } else if (app.got_subcommand(sample_cmd)) {
+    sample_opts.values.insert(sample_opts.values.end(), split.values.begin(), split.values.end());
+    out = run_sample(sample_opts);
+  } else if (app.got_subcommand(calibrate.sub)) {
+    out = run_calibrate(*calibrate.args);
   } else if (app.got_subcommand(plot)) {
     args.values.insert(args.values.end(), split.values.begin(), split.values.end());
     out = run_plot(args, plot_width);
   } else {
     bool found = false;
     for (std::size_t i = 0; i < compute_cmds.size(); ++i) {
-      const auto& [sub, fn] = compute_cmds[i];
+      const auto& [sub, op] = compute_cmds[i];
       if (!app.got_subcommand(sub)) continue;
-      args.fn = fn == family::softmax && log_flag ? family::log_softmax : fn;
+      args.op = log_flag ? &find_operation("log_softmax") : op;
       args.values.insert(args.values.end(), split.values.begin(), split.values.end());
       args.axis_given = options_of[i].axis->count() > 0;
       if (!args.input.empty() || !args.output.empty()) {
@@ -286,13 +300,14 @@ int run(int argc, char** argv) {
       found = true;
     }
     if (!found) {
-      throw usage_error("no subcommand given (expected one of " + std::string(kSubcommands) +
+      throw usage_error("no subcommand given (expected one of " + subcommand_names(app) +
                         "; see kelvin --help)");
     }
   }
 
+  errno = 0;
   if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
-    print_error("cannot write the output");
+    print_error("cannot write " + errno_message("<stdout>", errno != 0 ? errno : EIO));
     return kExitInternal;
   }
   return 0;
@@ -305,6 +320,7 @@ int main(int argc, char** argv) {
   using kelvin::cli::kExitInternal;
   using kelvin::cli::kExitUsage;
   using kelvin::cli::print_error;
+  kelvin::cli::ignore_file_size_signal();
   try {
     return kelvin::cli::run(argc, argv);
   } catch (const kelvin::cli::usage_error& e) {

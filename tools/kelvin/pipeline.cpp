@@ -113,20 +113,9 @@ template <class T>
 void compute_rows(const compute_plan& plan, T* data, std::size_t rows, std::size_t cols,
                   T* reduced) {
   const matrix_view<const T> x(data, rows, cols);
-  switch (plan.fn) {
-    case family::softmax:
-      softmax(x, matrix_view<T>(data, rows, cols), plan.opt);
-      break;
-    case family::log_softmax:
-      log_softmax(x, matrix_view<T>(data, rows, cols), plan.opt);
-      break;
-    case family::log_partition:
-      log_partition(x, std::span<T>(reduced, rows), plan.opt);
-      break;
-    case family::smooth_max:
-      smooth_max(x, std::span<T>(reduced, rows), plan.opt);
-      break;
-  }
+  plan.op->rows(
+      x, plan.op->reduces ? matrix_view<T>(reduced, rows, 1) : matrix_view<T>(data, rows, cols),
+      plan.opt);
 }
 
 }  // namespace
@@ -145,7 +134,7 @@ void compute_slabs(const compute_plan& plan, T* data, std::size_t k, std::size_t
   for (std::size_t s = 0; s < k; ++s)
     transpose(data + s * slab, n, inner, scratch.data() + s * slab);
   compute_rows(plan, scratch.data(), k * inner, n, reduced);
-  if (reduces(plan.fn)) return;
+  if (plan.op->reduces) return;
   for (std::size_t s = 0; s < k; ++s)
     transpose(scratch.data() + s * slab, inner, n, data + s * slab);
 }
@@ -154,7 +143,7 @@ template <class T>
 std::uint64_t run_streaming(value_source<T>& in, value_sink<T>& out, std::size_t n,
                             std::size_t inner, const compute_plan& plan, progress& bar) {
   const std::size_t slab = n * inner;
-  const bool reduce = reduces(plan.fn);
+  const bool reduce = plan.op->reduces;
   const std::size_t per_chunk = std::max<std::size_t>(1, plan.chunk_bytes / (slab * sizeof(T)));
 
   // Three chunks: one being read, one computed, one written.
@@ -235,7 +224,7 @@ void run_parallel_blocks(value_store<T>& in, value_store<T>& out, std::uint64_t 
                          std::size_t block_bytes, int workers, progress& bar,
                          double bytes_per_value) {
   const std::size_t slab = n * inner;
-  const bool reduce = reduces(plan.fn);
+  const bool reduce = plan.op->reduces;
   const std::uint64_t per_block = std::max<std::uint64_t>(1, block_bytes / (slab * sizeof(T)));
   std::atomic<std::uint64_t> next{0};
   std::atomic<std::uint64_t> done{0};
@@ -285,7 +274,7 @@ template <class T>
 void run_blocked(value_store<T>& in, value_store<T>& out, std::uint64_t outer, std::uint64_t n,
                  std::uint64_t inner, const compute_plan& plan, progress& bar,
                  double bytes_per_value) {
-  const bool reduce = reduces(plan.fn);
+  const bool reduce = plan.op->reduces;
   const std::uint64_t fit = plan.chunk_bytes / std::max<std::uint64_t>(1, n * sizeof(T));
   const auto block = static_cast<std::size_t>(std::clamp<std::uint64_t>(fit, 1, inner));
   std::vector<T> buf(static_cast<std::size_t>(n) * block);

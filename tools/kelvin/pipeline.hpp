@@ -31,16 +31,14 @@
 #include "kelvin/types.hpp"
 #include "tools/kelvin/commands.hpp"
 #include "tools/kelvin/npy.hpp"
+#include "tools/kelvin/operations.hpp"
 #include "tools/kelvin/progress.hpp"
 
 namespace kelvin::cli {
 
-// log-partition and smooth-max drop the axis; softmax and log-softmax keep it.
-inline bool reduces(family f) { return f == family::log_partition || f == family::smooth_max; }
-
 struct compute_plan {
-  family fn = family::softmax;
-  options opt;  // temperature, empty_row, threads
+  const operation* op = &operations().front();  // softmax
+  options opt;                                  // temperature, empty_row, threads
   std::size_t chunk_bytes = std::size_t{8} << 20;
 };
 
