@@ -195,7 +195,8 @@ void check_ce_common(matrix_view<const X> x, const loss_options& opt, matrix_vie
   loss_check_reduction(opt.reduce);
   loss_check_threads(opt.threads);
   if (!(opt.label_smoothing >= 0 && opt.label_smoothing <= 1)) {
-    throw error("label_smoothing must be in [0, 1] (got " + format_double(opt.label_smoothing) + ")");
+    throw error("label_smoothing must be in [0, 1] (got " + format_double(opt.label_smoothing) +
+                ")");
   }
   has_g = loss_check_output(g, x.rows, x.cols, "grad");
   if (has_g) loss_check_disjoint(g, x, "grad", "logits");

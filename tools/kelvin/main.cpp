@@ -30,8 +30,8 @@
 #include "tools/kelvin/loss_command.hpp"
 #include "tools/kelvin/numbers.hpp"
 #include "tools/kelvin/operations.hpp"
-#include "tools/kelvin/sample_command.hpp"
 #include "tools/kelvin/output_file.hpp"
+#include "tools/kelvin/sample_command.hpp"
 
 namespace kelvin::cli {
 namespace {
