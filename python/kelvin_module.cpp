@@ -830,6 +830,8 @@ PYBIND11_MODULE(_kelvin, m) {
   // py::module_ stem = m.def_submodule("_STEM"); kp::bind_STEM(stem);
   py::module_ calibration = m.def_submodule("_calibration");
   kp::bind_calibration(calibration);
+  py::module_ loss = m.def_submodule("_loss");
+  kp::bind_loss(loss);
   py::module_ sampling = m.def_submodule("_sampling");
   kp::bind_sampling(sampling);
 }

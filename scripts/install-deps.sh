@@ -10,6 +10,7 @@ packages=(
   pybind11-dev python3-dev python3-numpy python3-scipy python3-pytest python3-matplotlib
   python3-torch
   help2man python3-mypy
+  libopenblas-dev python3-mpmath python3-sklearn
   clang libclang-rt-14-dev time
   "$@"
 )

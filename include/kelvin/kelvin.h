@@ -316,4 +316,5 @@ KELVIN_API size_t kelvin_supported_targets(const char** names, size_t capacity);
 /* The families built on the softmax core, one C header each (each includes
  * this one; its include guard keeps the nesting finite). */
 #include "kelvin/calibration.h"
+#include "kelvin/loss.h"
 #include "kelvin/sampling.h"

@@ -3,6 +3,7 @@
 
 #include "kelvin/calibration.hpp"
 #include "kelvin/half.hpp"
+#include "kelvin/loss.hpp"
 #include "kelvin/runtime.hpp"
 #include "kelvin/sampling.hpp"
 #include "kelvin/softmax.hpp"

@@ -27,6 +27,7 @@
 #include "tools/kelvin/calibrate_command.hpp"
 #include "tools/kelvin/commands.hpp"
 #include "tools/kelvin/files.hpp"
+#include "tools/kelvin/loss_command.hpp"
 #include "tools/kelvin/numbers.hpp"
 #include "tools/kelvin/operations.hpp"
 #include "tools/kelvin/output_file.hpp"
@@ -224,7 +225,8 @@ int run(int argc, char** argv) {
       "  kelvin log-partition --axis 0 --header --input table.csv --output -\n"
       "  kelvin plot -t 0.1,1,10 -- 1 5 7 10\n"
       "  kelvin sample -t 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 --seed 7 -- 2 1 0 -1\n"
-      "  kelvin calibrate --logits val.npy --labels val_labels.npy --apply-to test.npy -o p.npy");
+      "  kelvin calibrate --logits val.npy --labels val_labels.npy --apply-to test.npy -o p.npy\n"
+      "  kelvin loss info-nce --positive 1 --negative -1 -K 1024 -t 1,0.5,0.07");
 
   CLI::App* demo = app.add_subcommand("demo", "the blog post's example, computed and drawn");
   CLI::App* info = app.add_subcommand("info", "version, SIMD targets and threads");
@@ -250,6 +252,9 @@ int run(int argc, char** argv) {
   sample_args sample_opts;
   CLI::App* sample_cmd = add_sample_command(app, sample_opts);
 
+  std::string loss_out;
+  CLI::App* loss_cmd = add_loss_command(app, loss_out);
+
   split_args split = normalize(argc, argv);
   std::vector<std::string> reversed = std::move(split.options);
   std::reverse(reversed.begin(), reversed.end());  // CLI11 parses a vector back to front
@@ -268,6 +273,8 @@ int run(int argc, char** argv) {
     out = run_demo();
   } else if (app.got_subcommand(info)) {
     out = run_info();
+  } else if (app.got_subcommand(loss_cmd)) {
+    out = loss_out;
   } else if (app.got_subcommand(sample_cmd)) {
     sample_opts.values.insert(sample_opts.values.end(), split.values.begin(), split.values.end());
     out = run_sample(sample_opts);
