@@ -1,0 +1,100 @@
+// kelvin over MPI: softmax, log-partition and cross-entropy of rows whose
+// classes are split by columns across the ranks of a communicator (Megatron's
+// vocab-parallel layout, Partial FC's sharded identities).
+//
+// Rank r holds the columns [class_offset_r, class_offset_r + cols_r) of every
+// row; the shards of the ranks tile [0, C) (any order, a rank may hold none).
+// Every rank passes the same rows, options and labels. Each call is collective
+// over `comm` and costs, per row, ONE element of a single MPI_Allreduce: the
+// shard's (max, scaled sum) pair merged by the online normaliser, exact for the
+// contract's special cases (T == 0 ties across ranks, T == +inf, -inf masks,
+// NaN or +inf on any rank). Results agree with kelvin::log_partition /
+// softmax / log_softmax on the concatenated rows within the contract's bounds
+// (docs/mpi.md). Arguments are checked collectively first: when any rank's
+// arguments are bad or disagree with another rank's, every rank throws the
+// same kelvin::error, naming the rank; no rank hangs.
+//
+//   // rank r holds x_r: rows x cols_r, columns offset_r.. of the global rows
+//   std::vector<float> lz(rows);
+//   kelvin::sharded_log_partition(MPI_COMM_WORLD, x_r, lz, {.temperature = 0.7});
+//   kelvin::sharded_softmax(MPI_COMM_WORLD, x_r, p_r, {.temperature = 0.7});
+//   double loss = kelvin::sharded_cross_entropy(MPI_COMM_WORLD, x_r, labels, offset_r,
+//                                               {.temperature = 0.7}, {}, grad_r, &dloss_dt);
+//
+// Link kelvin::mpi (built when CMake finds MPI; option KELVIN_BUILD_MPI).
+#pragma once
+
+// Only MPI's C API: OpenMPI's and MPICH's deprecated C++ bindings would need
+// libmpi_cxx.
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1
+#endif
+#ifndef MPICH_SKIP_MPICXX
+#define MPICH_SKIP_MPICXX 1
+#endif
+#include <mpi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "kelvin/export.h"
+#include "kelvin/types.hpp"
+
+namespace kelvin {
+
+// --- softmax family over column shards ----------------------------------------
+// opt.temperature or opt.temperatures (one per row), opt.empty_row as in
+// kelvin::softmax; opt.threads is ignored (the ranks are the parallelism).
+// out.size() == local_logits.rows; every rank receives every row's result.
+KELVIN_API void sharded_log_partition(MPI_Comm comm, matrix_view<const float> local_logits,
+                                      std::span<float> out, const options& opt = {});
+KELVIN_API void sharded_log_partition(MPI_Comm comm, matrix_view<const double> local_logits,
+                                      std::span<double> out, const options& opt = {});
+// The local columns of the globally normalised rows: y has x's shape.
+KELVIN_API void sharded_softmax(MPI_Comm comm, matrix_view<const float> local_logits,
+                                matrix_view<float> y, const options& opt = {});
+KELVIN_API void sharded_softmax(MPI_Comm comm, matrix_view<const double> local_logits,
+                                matrix_view<double> y, const options& opt = {});
+KELVIN_API void sharded_log_softmax(MPI_Comm comm, matrix_view<const float> local_logits,
+                                    matrix_view<float> y, const options& opt = {});
+KELVIN_API void sharded_log_softmax(MPI_Comm comm, matrix_view<const double> local_logits,
+                                    matrix_view<double> y, const options& opt = {});
+
+// --- cross-entropy over column shards -----------------------------------------
+// How per-row losses become the result: PyTorch's reductions. `mean` divides by
+// the number of rows whose label is not ignore_index.
+enum class sharded_reduction { mean, sum, none };
+
+struct sharded_cross_entropy_options {
+  double temperature = 1.0;  // T >= 0
+  sharded_reduction reduction = sharded_reduction::mean;
+  // PyTorch's: the target is (1 - eps) one-hot + eps / C uniform, eps in [0, 1].
+  double label_smoothing = 0.0;
+  // Rows with this label contribute no loss and no gradient.
+  std::int64_t ignore_index = -100;
+};
+
+// PyTorch's F.cross_entropy(logits / T, labels, reduction=..., label_smoothing=...,
+// ignore_index=...) of the global rows, labels global class ids (the same on
+// every rank). Returns the mean or the sum (the sum also for `none`, whose
+// per-row losses go to `losses`, size rows, when it is not empty). With
+// grad.data != nullptr, grad (x's shape) receives d(result)/d(local_logits)
+// (for `none`: of the summed loss); with grad_temperature != nullptr, it
+// receives d(result)/dT (the only quantity needing a second, one-double
+// MPI_Allreduce). Every rank returns the same loss.
+KELVIN_API double sharded_cross_entropy(MPI_Comm comm, matrix_view<const float> local_logits,
+                                        std::span<const std::int64_t> labels,
+                                        std::size_t class_offset,
+                                        const sharded_cross_entropy_options& opt = {},
+                                        std::span<float> losses = {}, matrix_view<float> grad = {},
+                                        double* grad_temperature = nullptr);
+KELVIN_API double sharded_cross_entropy(MPI_Comm comm, matrix_view<const double> local_logits,
+                                        std::span<const std::int64_t> labels,
+                                        std::size_t class_offset,
+                                        const sharded_cross_entropy_options& opt = {},
+                                        std::span<double> losses = {},
+                                        matrix_view<double> grad = {},
+                                        double* grad_temperature = nullptr);
+
+}  // namespace kelvin
