@@ -1,6 +1,6 @@
 // kelvin's Python module: the softmax family over NumPy arrays.
 //
-//   >>> import kelvin
+//   >>> import kelvin                  # python/kelvin/__init__.py over kelvin._kelvin
 //   >>> kelvin.softmax([1, 5, 7, 10], temperature=10)
 //   array([0.14763315, 0.22024277, 0.26900513, 0.36311895])
 //
@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "bindings.hpp"
 #include "kelvin/half.hpp"
 #include "kelvin/runtime.hpp"
 #include "kelvin/softmax.hpp"
@@ -780,7 +781,8 @@ std::string doc(const char* head) { return std::string(head) + kArgsDoc; }
 }  // namespace
 }  // namespace kelvin::python
 
-PYBIND11_MODULE(kelvin, m) {
+// The extension kelvin._kelvin; python/kelvin/__init__.py re-exports it.
+PYBIND11_MODULE(_kelvin, m) {
   using kelvin::python::dispatch;
   using kelvin::python::family;
   namespace kp = kelvin::python;
@@ -854,4 +856,7 @@ PYBIND11_MODULE(kelvin, m) {
       "Threads for later calls: n >= 1 at most n threads, 0 all cores (the default).");
   m.def("get_num_threads", &kelvin::get_num_threads,
         "The number of threads calls use at most (all cores unless set_num_threads chose fewer).");
+
+  // The families built on the core, each in its private submodule, one line each:
+  // kp::bind_STEM(m.def_submodule("_STEM"));
 }

@@ -14,6 +14,7 @@
 
 #include <vector>
 
+#include "src/checks.hpp"
 #include "src/kernels/half.hpp"
 #include "src/kernels/kernels.hpp"
 #include "src/row.hpp"

@@ -20,9 +20,6 @@ concept half_storage = std::is_same_v<H, bfloat16> || std::is_same_v<H, float16>
 // each pass, and softmax computes their exponentials twice (sum, output).
 inline constexpr std::size_t kHalfRowBuffer = std::size_t{1} << 18;
 
-// src/softmax.cpp.
-double temperature_of_row(const options& opt, std::size_t r);
-
 // Rows of a validated batch: softmax / log_softmax write row r at
 // y + r * y_stride, the reductions y[r].
 template <half_storage H>

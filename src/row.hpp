@@ -252,7 +252,7 @@ void compute_row(family f, const Exec& k, const S* x, S* y, std::size_t n, doubl
   // Long float rows: two passes (unless in place: the first pass stores).
   // (bfloat16 / float16 rows: their first pass stores nothing.)
   if constexpr (sizeof(T) == 4) {
-    if (n > kChunk && t >= 0x1p-960 && t < kInf && (reduce || x != y || sizeof(S) == 2) &&
+    if (n > kChunk && is_general(t) && (reduce || x != y || sizeof(S) == 2) &&
         k.two_pass(f, x, y, n, t)) {
       return;
     }
@@ -285,9 +285,8 @@ void compute_row(family f, const Exec& k, const S* x, S* y, std::size_t n, doubl
     }
     return;
   }
-  // float rows: for 0 < T < 2^-960 every x_i != m has |x_i - m| / T > 2^811,
-  // so every output equals its T == 0 limit (in float).
-  const bool hard = t == 0 || (sizeof(T) == 4 && t < 0x1p-960);
+  // float rows: a tiny T gives the T == 0 results (see kTinyTemperature).
+  const bool hard = t == 0 || (sizeof(T) == 4 && t < kTinyTemperature);
   if (hard) {  // exact hardmax, ties split
     const auto at_max = [m](T v) { return static_cast<double>(v) == m; };
     if (f == family::log_partition) {
@@ -317,7 +316,7 @@ void compute_row(family f, const Exec& k, const S* x, S* y, std::size_t n, doubl
   a.m = m;
   if constexpr (sizeof(T) == 8) {
     if (t > 1 && std::isinf(m - s.min)) a.s0 = 0.5;  // (x - m) / T finite, x - m not
-    if (t < 0x1p-960) a.s1 = 0x1p100;
+    if (t < kTinyTemperature) a.s1 = 0x1p100;
   }
   a.u = t * a.s0 * a.s1;
   a.inv_u = 1.0 / a.u;

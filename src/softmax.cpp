@@ -1,16 +1,15 @@
 // Drivers of the softmax family: argument checks, the contract's special
-// cases (DESIGN.md section 2), the per-row constants of the general path, and
+// cases (docs/contract.md), the per-row constants of the general path, and
 // the split of rows over threads. Kernels live in src/kernels/.
 #include "kelvin/softmax.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
 #include <limits>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "src/checks.hpp"
 #include "src/half.hpp"
 #include "src/kernels/kernels.hpp"
 #include "src/row.hpp"
@@ -19,87 +18,7 @@
 namespace kelvin {
 namespace detail {
 
-std::string format_double(double v) {
-  std::ostringstream s;
-  s.precision(17);
-  s << v;
-  return s.str();
-}
-
-void check_temperature(double t, const char* what) {
-  if (std::isnan(t) || t < 0) {
-    throw error(std::string(what) + " must be >= 0 and not NaN (got " + format_double(t) + ")");
-  }
-}
-
-void check_options(const options& opt, std::size_t rows) {
-  if (opt.empty_row != empty_row_policy::nan && opt.empty_row != empty_row_policy::zero) {
-    throw error("options.empty_row must be empty_row_policy::nan or ::zero (got " +
-                std::to_string(static_cast<int>(opt.empty_row)) + ")");
-  }
-  if (opt.threads < 0) {
-    throw error("options.threads must be >= 0 (got " + std::to_string(opt.threads) + ")");
-  }
-  if (opt.temperatures.empty()) {
-    check_temperature(opt.temperature, "temperature");
-    return;
-  }
-  if (opt.temperatures.size() != rows) {
-    throw error("options.temperatures has " + std::to_string(opt.temperatures.size()) +
-                " entries; one per row is required (" + std::to_string(rows) + ")");
-  }
-  if (opt.temperatures.data() == nullptr) throw error("options.temperatures is null");
-  for (std::size_t r = 0; r < rows; ++r) {
-    const double t = opt.temperatures[r];
-    if (std::isnan(t) || t < 0) {
-      throw error("options.temperatures[" + std::to_string(r) + "] must be >= 0 and not NaN (got " +
-                  format_double(t) + ")");
-    }
-  }
-}
-
-double temperature_of_row(const options& opt, std::size_t r) {
-  return opt.temperatures.empty() ? opt.temperature : opt.temperatures[r];
-}
-
 namespace {
-
-template <class T>
-void check_matrix(const matrix_view<T>& m, const char* name) {
-  if (m.rows == 0 || m.cols == 0) return;
-  if (m.data == nullptr) {
-    throw error(std::string(name) + " is null but has " + std::to_string(m.rows) + " x " +
-                std::to_string(m.cols) + " elements");
-  }
-  if (m.row_stride < m.cols) {
-    throw error(std::string(name) + " row stride " + std::to_string(m.row_stride) +
-                " is less than its number of columns " + std::to_string(m.cols));
-  }
-}
-
-// Extent in bytes [begin, end) of a matrix view.
-template <class T>
-std::pair<std::uintptr_t, std::uintptr_t> extent(const matrix_view<T>& m) {
-  const auto b = reinterpret_cast<std::uintptr_t>(m.data);
-  return {b, b + ((m.rows - 1) * m.row_stride + m.cols) * sizeof(T)};
-}
-
-template <class T>
-void check_pair(const matrix_view<const T>& x, const matrix_view<T>& y) {
-  check_matrix(x, "x");
-  check_matrix(y, "y");
-  if (x.rows != y.rows || x.cols != y.cols) {
-    throw error("x is " + std::to_string(x.rows) + " x " + std::to_string(x.cols) + " but y is " +
-                std::to_string(y.rows) + " x " + std::to_string(y.cols));
-  }
-  if (x.rows == 0 || x.cols == 0) return;
-  if (x.data == y.data && (x.rows == 1 || x.row_stride == y.row_stride)) return;  // in place
-  const auto [xb, xe] = extent(x);
-  const auto [yb, ye] = extent(y);
-  if (xb < ye && yb < xe) {
-    throw error("x and y overlap; only x == y with equal strides (in place) is supported");
-  }
-}
 
 template <class T>
 void run_rows(family f, matrix_view<const T> x, T* y, std::size_t y_stride, const options& opt) {
@@ -108,8 +27,7 @@ void run_rows(family f, matrix_view<const T> x, T* y, std::size_t y_stride, cons
   const double t = opt.temperature;
   // Rows on the general path go to the batched kernel, many per call: one
   // ordinary temperature, rows short enough for one thread each.
-  if (table_t.rows != nullptr && opt.temperatures.empty() && x.cols <= kChunk && t > 0 &&
-      t < HUGE_VAL && t >= 0x1p-960) {
+  if (table_t.rows != nullptr && opt.temperatures.empty() && x.cols <= kChunk && is_general(t)) {
     const row_exec<T> k(table_t, 1);
     const std::size_t ys = is_reduction(f) ? 1 : y_stride;
     // Rows per work item: fixed groups for short rows (see kShortGroup), else
@@ -160,11 +78,7 @@ void rows_elementwise(family f, matrix_view<const T> x, matrix_view<T> y, const 
 template <class T>
 void rows_reduce(family f, matrix_view<const T> x, std::span<T> out, const options& opt) {
   check_matrix(x, "x");
-  if (out.size() != x.rows) {
-    throw error("out has " + std::to_string(out.size()) + " entries but x has " +
-                std::to_string(x.rows) + " rows");
-  }
-  if (x.rows > 0 && out.data() == nullptr) throw error("out is null");
+  check_row_output(out.data(), out.size(), x.rows, "out");
   check_options(opt, x.rows);
   if (x.rows == 0) return;
   run_rows(f, x, out.data(), 1, opt);
@@ -172,13 +86,8 @@ void rows_reduce(family f, matrix_view<const T> x, std::span<T> out, const optio
 
 template <class T>
 void one_row(family f, std::span<const T> x, std::span<T> y, const options& opt) {
-  if (x.size() != y.size()) {
-    throw error("x has " + std::to_string(x.size()) + " entries but y has " +
-                std::to_string(y.size()));
-  }
-  if (!opt.temperatures.empty() && opt.temperatures.size() != 1) {
-    throw error("options.temperatures must be empty or hold one temperature for one row");
-  }
+  check_same_size(x.size(), y.size());
+  check_one_row_temperatures(opt);
   rows_elementwise(f, matrix_view<const T>(x.data(), 1, x.size()),
                    matrix_view<T>(y.data(), 1, y.size()), opt);
 }
@@ -186,22 +95,12 @@ void one_row(family f, std::span<const T> x, std::span<T> y, const options& opt)
 template <class T>
 T one_row_reduce(family f, std::span<const T> x, const options& opt) {
   T out{};
-  if (!opt.temperatures.empty() && opt.temperatures.size() != 1) {
-    throw error("options.temperatures must be empty or hold one temperature for one row");
-  }
+  check_one_row_temperatures(opt);
   rows_reduce(f, matrix_view<const T>(x.data(), 1, x.size()), std::span<T>(&out, 1), opt);
   return out;
 }
 
 // ---- over one axis of an N-d array ------------------------------------------
-
-template <class T>
-void check_axis_view(const axis_view<T>& v, const char* name) {
-  if (v.outer * v.axis * v.inner != 0 && v.data == nullptr) {
-    throw error(std::string(name) + " is null but has " + std::to_string(v.outer) + " x " +
-                std::to_string(v.axis) + " x " + std::to_string(v.inner) + " elements");
-  }
-}
 
 template <class T>
 T* at(const axis_view<T>& v, std::size_t o, std::size_t a, std::size_t i) {
@@ -247,8 +146,7 @@ void axis_slices(family f, axis_view<const T> x, axis_view<T> y, const options& 
   // contiguous and one ordinary temperature applies; rows the kernel declines
   // (NaN, infinite max) and the last few positions go through axis_slice.
   const bool across = table_t.axis_block != nullptr && opt.temperatures.empty() && n > 1 &&
-                      x.inner > 1 && x.inner_stride == 1 && y.inner_stride == 1 && t > 0 &&
-                      t < HUGE_VAL && t >= 0x1p-960;
+                      x.inner > 1 && x.inner_stride == 1 && y.inner_stride == 1 && is_general(t);
   if (across) {
     const std::size_t blocks = (x.inner + kInnerBlock - 1) / kInnerBlock;
     const int threads = plan_threads(opt.threads, x.outer * blocks, n * kInnerBlock);
@@ -277,14 +175,7 @@ void axis_slices(family f, axis_view<const H> x, axis_view<H> y, const options& 
 
 template <class T>
 void axis_elementwise(family f, axis_view<const T> x, axis_view<T> y, const options& opt) {
-  check_axis_view(x, "x");
-  check_axis_view(y, "y");
-  if (x.outer != y.outer || x.axis != y.axis || x.inner != y.inner) {
-    throw error("x and y extents differ (outer x axis x inner " + std::to_string(x.outer) + "x" +
-                std::to_string(x.axis) + "x" + std::to_string(x.inner) + " vs " +
-                std::to_string(y.outer) + "x" + std::to_string(y.axis) + "x" +
-                std::to_string(y.inner) + ")");
-  }
+  check_axis_pair(x, y);
   check_options(opt, x.outer * x.inner);
   if (x.outer * x.axis * x.inner == 0) return;
   axis_slices(f, x, y, opt);
@@ -292,14 +183,7 @@ void axis_elementwise(family f, axis_view<const T> x, axis_view<T> y, const opti
 
 template <class T>
 void axis_reduce(family f, axis_view<const T> x, axis_view<T> out, const options& opt) {
-  check_axis_view(x, "x");
-  check_axis_view(out, "out");
-  if (out.outer != x.outer || out.inner != x.inner || out.axis != 1) {
-    throw error("out must be outer x 1 x inner = " + std::to_string(x.outer) + " x 1 x " +
-                std::to_string(x.inner) + " (got " + std::to_string(out.outer) + " x " +
-                std::to_string(out.axis) + " x " + std::to_string(out.inner) + ")");
-  }
-  if (x.outer * x.inner != 0 && out.data == nullptr) throw error("out is null");
+  check_axis_reduction(x, out);
   check_options(opt, x.outer * x.inner);
   if (x.outer * x.inner == 0) return;
   axis_slices(f, x, out, opt);

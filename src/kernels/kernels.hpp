@@ -47,6 +47,16 @@ class dd_sum {
 
 enum class family { softmax, log_softmax, log_partition, smooth_max };
 
+// Temperatures below this are "tiny": 1 / T overflows for differences the
+// general formula must still scale. float rows treat 0 < T < kTinyTemperature
+// as T == 0 (every |x_i - m| / T > 2^811 then, so the results are the
+// hardmax's); double rows scale T up by row_args::s1 = 2^100 first.
+inline constexpr double kTinyTemperature = 0x1p-960;
+
+// Whether temperature t takes the kernels' general path without rescaling
+// (kTinyTemperature <= t < inf): what the batched row and axis kernels accept.
+inline bool is_general(double t) { return t >= kTinyTemperature && t < HUGE_VAL; }
+
 // hi + lo rounded once (two-sum of a + b, plus the tails).
 inline double add_dd(double a, double a_lo, double b, double b_lo) {
   const double t = a + b;
@@ -82,7 +92,7 @@ struct row_scan {
 // ((x_i*s0 - m*s0) * s1) * inv_u = (x_i - m) / T, with u = T * s0 * s1:
 //  - s0 = 1/2 when x_i - m overflows (double rows with |values| near DBL_MAX
 //    and T > 1, where the quotient is finite), else 1;
-//  - s1 = 2^100 keeps 1 / u finite for T < 2^-960 (double rows; float rows
+//  - s1 = 2^100 keeps 1 / u finite for T < kTinyTemperature (double rows; float rows
 //    treat such T as T == 0, which gives identical results), else 1.
 // double rows carry the argument as a double-double: q + (D - q*u + D_lo) / u.
 struct row_args {
@@ -142,7 +152,7 @@ struct kernel_table {
   // stride 1 in x and y): x points to (o, 0, i0), entry a of position j is at
   // x[a * xs + j]; softmax / log_softmax write y[a * ys + j], the reductions
   // y[j]. Lanes of one vector are independent rows. Requires n >= 1 and
-  // 2^-960 <= t < inf. Returns how many leading positions it handled: it stops
+  // is_general(t). Returns how many leading positions it handled: it stops
   // before a vector of positions holding a NaN or an infinite max, or (double)
   // one whose x - m overflows (the caller handles that position as a row, and
   // may call again after it), and leaves fewer than a vector's positions at the
@@ -152,7 +162,7 @@ struct kernel_table {
                             std::size_t n, std::size_t count, double t);
   // The general path of many rows in one call (float rows; null elsewhere):
   // rows r in [0, rows) of n entries at x + r * xs, all at temperature t
-  // (0 < t < inf, t >= 2^-960); softmax / log_softmax write y + r * ys, the
+  // (is_general(t)); softmax / log_softmax write y + r * ys, the
   // reductions y[r * ys]. Same results as the row-at-a-time path, with the
   // per-row steps (reductions across lanes, 1 / S, log S) batched over rows
   // and rows of at most 16 entries transposed so that lanes are rows. Returns

@@ -693,7 +693,7 @@ HWY_INLINE bool AxisVecsF64(detail::family f, const double* x, std::ptrdiff_t xs
 
 size_t AxisBlockF64(detail::family f, const double* x, std::ptrdiff_t xs, double* y,
                     std::ptrdiff_t ys, size_t n, size_t count, double t) {
-  if (t < 0x1p-960) return 0;  // the row path scales 1 / T (row_args::s1)
+  if (t < detail::kTinyTemperature) return 0;  // the row path scales 1 / T (row_args::s1)
   return AxisBlock(count, [&](auto u, size_t j) HWY_ATTR {
     return AxisVecsF64<decltype(u)::value>(f, x + j, xs, y + j, ys, n, t);
   });
