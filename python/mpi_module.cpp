@@ -1,0 +1,124 @@
+// kelvin._kelvin_mpi: the raw bindings of kelvin::mpi over mpi4py
+// communicators. A separate extension from kelvin._kelvin so that only
+// `import kelvin.mpi` needs libmpi; python/kelvin/mpi.py is the public API.
+//
+// A communicator arrives as its Fortran handle (mpi4py's Comm.py2f()),
+// turned back with MPI_Comm_f2c: the one conversion every MPI implementation
+// provides, whatever its C handle type.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+#include "kelvin/mpi.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+MPI_Comm comm_of(std::int64_t fortran_handle) {
+  return MPI_Comm_f2c(static_cast<MPI_Fint>(fortran_handle));
+}
+
+template <class T>
+using rows_t = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+template <class T>
+kelvin::matrix_view<const T> view_of(const rows_t<T>& x) {
+  if (x.ndim() != 2) throw py::value_error("local_logits must be 2-D (rows x local classes)");
+  return {x.data(), static_cast<std::size_t>(x.shape(0)), static_cast<std::size_t>(x.shape(1))};
+}
+
+template <class T>
+py::array_t<T> log_partition(std::int64_t comm, const rows_t<T>& x, double temperature) {
+  const auto v = view_of(x);
+  py::array_t<T> out(static_cast<py::ssize_t>(v.rows));
+  {
+    py::gil_scoped_release nogil;
+    kelvin::sharded_log_partition(comm_of(comm), v, std::span<T>(out.mutable_data(), v.rows),
+                                  {.temperature = temperature});
+  }
+  return out;
+}
+
+template <class T>
+py::array_t<T> softmax(std::int64_t comm, const rows_t<T>& x, double temperature, bool log) {
+  const auto v = view_of(x);
+  py::array_t<T> y({static_cast<py::ssize_t>(v.rows), static_cast<py::ssize_t>(v.cols)});
+  {
+    py::gil_scoped_release nogil;
+    const kelvin::matrix_view<T> yv(y.mutable_data(), v.rows, v.cols);
+    if (log)
+      kelvin::sharded_log_softmax(comm_of(comm), v, yv, {.temperature = temperature});
+    else
+      kelvin::sharded_softmax(comm_of(comm), v, yv, {.temperature = temperature});
+  }
+  return y;
+}
+
+kelvin::sharded_reduction reduction_of(const std::string& r) {
+  if (r == "mean") return kelvin::sharded_reduction::mean;
+  if (r == "sum") return kelvin::sharded_reduction::sum;
+  if (r == "none") return kelvin::sharded_reduction::none;
+  throw py::value_error("reduction must be 'mean', 'sum' or 'none', got '" + r + "'");
+}
+
+// (loss, per-row losses, grad or None, dL/dT or None).
+template <class T>
+py::tuple cross_entropy(
+    std::int64_t comm, const rows_t<T>& x,
+    const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& labels,
+    std::int64_t class_offset, double temperature, const std::string& reduction,
+    double label_smoothing, std::int64_t ignore_index, bool grad) {
+  const auto v = view_of(x);
+  if (labels.ndim() != 1) throw py::value_error("labels must be 1-D (one label per row)");
+  if (class_offset < 0)
+    throw py::value_error("class_offset must be >= 0, got " + std::to_string(class_offset));
+  const kelvin::sharded_cross_entropy_options o{.temperature = temperature,
+                                                .reduction = reduction_of(reduction),
+                                                .label_smoothing = label_smoothing,
+                                                .ignore_index = ignore_index};
+  py::array_t<T> losses(static_cast<py::ssize_t>(v.rows));
+  py::object g = py::none(), dt = py::none();
+  py::array_t<T> ga;
+  if (grad)
+    ga = py::array_t<T>({static_cast<py::ssize_t>(v.rows), static_cast<py::ssize_t>(v.cols)});
+  double loss = 0.0, dtemp = 0.0;
+  {
+    py::gil_scoped_release nogil;
+    loss = kelvin::sharded_cross_entropy(
+        comm_of(comm), v, std::span<const std::int64_t>(labels.data(), labels.size()),
+        static_cast<std::size_t>(class_offset), o, std::span<T>(losses.mutable_data(), v.rows),
+        grad ? kelvin::matrix_view<T>(ga.mutable_data(), v.rows, v.cols) : kelvin::matrix_view<T>{},
+        grad ? &dtemp : nullptr);
+  }
+  if (grad) {
+    g = ga;
+    dt = py::float_(dtemp);
+  }
+  return py::make_tuple(loss, losses, g, dt);
+}
+
+template <class T>
+void bind_type(py::module_& m) {
+  m.def("log_partition", &log_partition<T>, py::arg("comm"), py::arg("x"), py::arg("temperature"));
+  m.def("softmax", &softmax<T>, py::arg("comm"), py::arg("x"), py::arg("temperature"),
+        py::arg("log"));
+  m.def("cross_entropy", &cross_entropy<T>, py::arg("comm"), py::arg("x"), py::arg("labels"),
+        py::arg("class_offset"), py::arg("temperature"), py::arg("reduction"),
+        py::arg("label_smoothing"), py::arg("ignore_index"), py::arg("grad"));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_kelvin_mpi, m) {
+  m.doc() = "kelvin::mpi bindings (use kelvin.mpi)";
+  // float64 first: pybind11 tries overloads in order and forcecast would
+  // otherwise turn float64 arrays into float32. kelvin/mpi.py picks the
+  // dtype explicitly anyway.
+  py::module_ f32 = m.def_submodule("f32");
+  py::module_ f64 = m.def_submodule("f64");
+  bind_type<float>(f32);
+  bind_type<double>(f64);
+}
