@@ -9,6 +9,7 @@ packages=(
   libhwy-dev libgtest-dev libbenchmark-dev libmpfr-dev libcli11-dev librandom123-dev
   pybind11-dev python3-dev python3-numpy python3-scipy python3-pytest python3-matplotlib
   python3-torch
+  libopenmpi-dev openmpi-bin python3-mpi4py
   clang libclang-rt-14-dev time
   "$@"
 )
