@@ -859,4 +859,6 @@ PYBIND11_MODULE(_kelvin, m) {
 
   // The families built on the core, each in its private submodule, one line each:
   // kp::bind_STEM(m.def_submodule("_STEM"));
+  auto loss_module = m.def_submodule("_loss");
+  kp::bind_loss(loss_module);
 }

@@ -9,6 +9,7 @@
 #include "kelvin/half.hpp"
 #include "kelvin/runtime.hpp"
 #include "kelvin/softmax.hpp"
+#include "src/c_api_guard.hpp"
 
 namespace {
 
@@ -18,28 +19,7 @@ static_assert(sizeof(kelvin::bfloat16) == 2 && alignof(kelvin::bfloat16) == alig
 static_assert(sizeof(kelvin::float16) == 2 && alignof(kelvin::float16) == alignof(uint16_t) &&
               std::is_standard_layout_v<kelvin::float16>);
 
-thread_local std::string t_last_error;
-
-template <class F>
-kelvin_status guarded(F&& f) noexcept {
-  try {
-    f();
-    t_last_error.clear();
-    return KELVIN_OK;
-  } catch (const kelvin::error& e) {
-    t_last_error = e.what();
-    return static_cast<kelvin_status>(e.code());
-  } catch (const std::bad_alloc&) {
-    t_last_error = "out of memory";
-    return KELVIN_OUT_OF_MEMORY;
-  } catch (const std::exception& e) {
-    t_last_error = std::string("internal error: ") + e.what();
-    return KELVIN_INTERNAL_ERROR;
-  } catch (...) {
-    t_last_error = "internal error";
-    return KELVIN_INTERNAL_ERROR;
-  }
-}
+using kelvin::detail::guarded;
 
 kelvin::options make_options(size_t rows, double temperature, const double* temperatures,
                              int empty_row) {
@@ -91,6 +71,11 @@ constexpr auto kSmoothMax = [](auto x, auto y, const kelvin::options& o) {
 };
 
 }  // namespace
+
+std::string& kelvin::detail::c_last_error() noexcept {
+  thread_local std::string message;
+  return message;
+}
 
 extern "C" {
 
@@ -155,7 +140,7 @@ KELVIN_C_REDUCE_16(kelvin_log_partition_f16, kLogPartition, kelvin::float16)
 KELVIN_C_REDUCE_16(kelvin_smooth_max_bf16, kSmoothMax, kelvin::bfloat16)
 KELVIN_C_REDUCE_16(kelvin_smooth_max_f16, kSmoothMax, kelvin::float16)
 
-const char* kelvin_last_error(void) { return t_last_error.c_str(); }
+const char* kelvin_last_error(void) { return kelvin::detail::c_last_error().c_str(); }
 void kelvin_set_num_threads(int n) { kelvin::set_num_threads(n); }
 int kelvin_get_num_threads(void) { return kelvin::get_num_threads(); }
 const char* kelvin_version(void) { return kelvin::version(); }

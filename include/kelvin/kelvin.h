@@ -115,3 +115,6 @@ const char* kelvin_active_target(void);
 #endif
 
 #endif /* KELVIN_KELVIN_H_ */
+
+/* The loss family (after the guard: kelvin/loss.h includes this header). */
+#include "kelvin/loss.h"

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "kelvin/half.hpp"
+#include "kelvin/loss.hpp"
 #include "kelvin/runtime.hpp"
 #include "kelvin/softmax.hpp"
 #include "kelvin/types.hpp"

@@ -24,6 +24,7 @@
 #include "tools/kelvin/byte_io.hpp"
 #include "tools/kelvin/commands.hpp"
 #include "tools/kelvin/files.hpp"
+#include "tools/kelvin/loss_command.hpp"
 #include "tools/kelvin/numbers.hpp"
 
 namespace kelvin::cli {
@@ -33,7 +34,7 @@ constexpr int kExitInternal = 1;
 constexpr int kExitUsage = 2;
 
 constexpr std::string_view kSubcommands =
-    "demo, info, plot, softmax, log-softmax, log-partition, smooth-max";
+    "demo, info, plot, softmax, log-softmax, log-partition, smooth-max, loss";
 
 void print_error(std::string_view message) {
   // Exactly one line, even when the message quotes input that holds a newline.
@@ -206,7 +207,8 @@ int run(int argc, char** argv) {
       "  kelvin smooth-max -t 0.5 -- 1 2 3\n"
       "  kelvin softmax -t 0.7 --input logits.npy --output probs.npy\n"
       "  kelvin log-partition --axis 0 --header --input table.csv --output -\n"
-      "  kelvin plot -t 0.1,1,10 -- 1 5 7 10");
+      "  kelvin plot -t 0.1,1,10 -- 1 5 7 10\n"
+      "  kelvin loss info-nce --positive 1 --negative -1 -K 1024 -t 1,0.5,0.07");
 
   CLI::App* demo = app.add_subcommand("demo", "the blog post's example, computed and drawn");
   CLI::App* info = app.add_subcommand("info", "version, SIMD targets and threads");
@@ -241,6 +243,9 @@ int run(int argc, char** argv) {
   plot->add_option("--width", plot_width, "cells in a full bar, p = 1 (default 40)")
       ->type_name("N");
 
+  std::string loss_out;
+  CLI::App* loss_cmd = add_loss_command(app, loss_out);
+
   split_args split = normalize(argc, argv);
   std::vector<std::string> reversed = std::move(split.options);
   std::reverse(reversed.begin(), reversed.end());  // CLI11 parses a vector back to front
@@ -259,6 +264,8 @@ int run(int argc, char** argv) {
     out = run_demo();
   } else if (app.got_subcommand(info)) {
     out = run_info();
+  } else if (app.got_subcommand(loss_cmd)) {
+    out = loss_out;
   } else if (app.got_subcommand(plot)) {
     args.values.insert(args.values.end(), split.values.begin(), split.values.end());
     out = run_plot(args, plot_width);
