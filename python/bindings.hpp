@@ -10,5 +10,6 @@ namespace kelvin::python {
 
 // One line per family, e.g.: void bind_loss(pybind11::module_& m);
 void bind_loss(pybind11::module_& m);
+void bind_sampling(pybind11::module_& m);
 
 }  // namespace kelvin::python

@@ -861,4 +861,8 @@ PYBIND11_MODULE(_kelvin, m) {
   // kp::bind_STEM(m.def_submodule("_STEM"));
   auto loss_module = m.def_submodule("_loss");
   kp::bind_loss(loss_module);
+  {
+    py::module_ sub = m.def_submodule("_sampling");
+    kp::bind_sampling(sub);
+  }
 }

@@ -116,5 +116,7 @@ const char* kelvin_active_target(void);
 
 #endif /* KELVIN_KELVIN_H_ */
 
-/* The loss family (after the guard: kelvin/loss.h includes this header). */
+/* The families built on the softmax core (each header includes this one;
+ * its include guard keeps the nesting finite). */
 #include "kelvin/loss.h"
+#include "kelvin/sampling.h"

@@ -4,5 +4,6 @@
 #include "kelvin/half.hpp"
 #include "kelvin/loss.hpp"
 #include "kelvin/runtime.hpp"
+#include "kelvin/sampling.hpp"
 #include "kelvin/softmax.hpp"
 #include "kelvin/types.hpp"

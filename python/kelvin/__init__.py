@@ -48,11 +48,17 @@ __all__ = [
 ]
 
 
+# Functions of submodules re-exported here, imported on first use too.
+_REEXPORTS = {"sample": "sampling", "sampling_distribution": "sampling"}
+
+
 def __getattr__(name):
+    if name in _REEXPORTS:
+        return getattr(_importlib.import_module("." + _REEXPORTS[name], __name__), name)
     if name in _SUBMODULES:
         return _importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'kelvin' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_SUBMODULES))
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_REEXPORTS))

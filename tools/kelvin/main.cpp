@@ -5,6 +5,7 @@
 //   kelvin softmax -t 0.5 --input x.npy --output y.npy   files and streams
 //   kelvin plot -t 0.1,1,10 -- 1 5 7 10          bar charts of one row
 //   kelvin info                                  version, SIMD targets, threads
+//   kelvin sample -t 0.8 --top-k 40 -- 2 1 0     the next token (sample_command.hpp)
 //
 // Exit codes (DESIGN.md section 6): 0 success, 2 bad input (one line on
 // stderr, nothing on stdout, no output file), 1 internal or I/O failure.
@@ -26,6 +27,7 @@
 #include "tools/kelvin/files.hpp"
 #include "tools/kelvin/loss_command.hpp"
 #include "tools/kelvin/numbers.hpp"
+#include "tools/kelvin/sample_command.hpp"
 
 namespace kelvin::cli {
 namespace {
@@ -34,7 +36,7 @@ constexpr int kExitInternal = 1;
 constexpr int kExitUsage = 2;
 
 constexpr std::string_view kSubcommands =
-    "demo, info, plot, softmax, log-softmax, log-partition, smooth-max, loss";
+    "demo, info, plot, sample, softmax, log-softmax, log-partition, smooth-max, loss";
 
 void print_error(std::string_view message) {
   // Exactly one line, even when the message quotes input that holds a newline.
@@ -48,7 +50,7 @@ void print_error(std::string_view message) {
 // The subcommands that take a row of values after "--".
 bool is_compute_subcommand(std::string_view s) {
   return s == "softmax" || s == "log-softmax" || s == "log-partition" || s == "smooth-max" ||
-         s == "plot";
+         s == "plot" || s == "sample";
 }
 
 struct split_args {
@@ -208,7 +210,8 @@ int run(int argc, char** argv) {
       "  kelvin softmax -t 0.7 --input logits.npy --output probs.npy\n"
       "  kelvin log-partition --axis 0 --header --input table.csv --output -\n"
       "  kelvin plot -t 0.1,1,10 -- 1 5 7 10\n"
-      "  kelvin loss info-nce --positive 1 --negative -1 -K 1024 -t 1,0.5,0.07");
+      "  kelvin loss info-nce --positive 1 --negative -1 -K 1024 -t 1,0.5,0.07\n"
+      "  kelvin sample -t 0.8 --top-k 40 --top-p 0.95 --min-p 0.05 --seed 7 -- 2 1 0 -1");
 
   CLI::App* demo = app.add_subcommand("demo", "the blog post's example, computed and drawn");
   CLI::App* info = app.add_subcommand("info", "version, SIMD targets and threads");
@@ -245,6 +248,8 @@ int run(int argc, char** argv) {
 
   std::string loss_out;
   CLI::App* loss_cmd = add_loss_command(app, loss_out);
+  sample_args sample_opts;
+  CLI::App* sample_cmd = add_sample_command(app, sample_opts);
 
   split_args split = normalize(argc, argv);
   std::vector<std::string> reversed = std::move(split.options);
@@ -266,6 +271,9 @@ int run(int argc, char** argv) {
     out = run_info();
   } else if (app.got_subcommand(loss_cmd)) {
     out = loss_out;
+  } else if (app.got_subcommand(sample_cmd)) {
+    sample_opts.values.insert(sample_opts.values.end(), split.values.begin(), split.values.end());
+    out = run_sample(sample_opts);
   } else if (app.got_subcommand(plot)) {
     args.values.insert(args.values.end(), split.values.begin(), split.values.end());
     out = run_plot(args, plot_width);
