@@ -10,7 +10,8 @@
 // go). Not Google Benchmark: its adaptive iteration count differs between
 // ranks, and a rank running one more collective than the others hangs. Every
 // timing is a fixed number of repetitions between barriers; the figure is the
-// slowest rank's, median over repetitions (3 for the large rows, 21-201 for the communication alone).
+// slowest rank's, median over repetitions (3 for the large rows, 21-201 for the communication
+// alone).
 //
 //   mpirun -np 4 build/release/bench/mpi_bench [classes...]
 #include <algorithm>
@@ -141,7 +142,8 @@ int main(int argc, char** argv) {
           seconds(
               [&] {
                 l1 = kelvin::sharded_cross_entropy(MPI_COMM_WORLD, xv, labels, lo,
-                                                   {.temperature = t});
+                                                   {.temperature = t})
+                         .loss;
               },
               reps));
     print("cross_entropy, three allreduces", c, rows, 24, 3,

@@ -57,10 +57,10 @@ py::array_t<T> softmax(std::int64_t comm, const rows_t<T>& x, double temperature
   return y;
 }
 
-kelvin::sharded_reduction reduction_of(const std::string& r) {
-  if (r == "mean") return kelvin::sharded_reduction::mean;
-  if (r == "sum") return kelvin::sharded_reduction::sum;
-  if (r == "none") return kelvin::sharded_reduction::none;
+kelvin::reduction reduction_of(const std::string& r) {
+  if (r == "mean") return kelvin::reduction::mean;
+  if (r == "sum") return kelvin::reduction::sum;
+  if (r == "none") return kelvin::reduction::none;
   throw py::value_error("reduction must be 'mean', 'sum' or 'none', got '" + r + "'");
 }
 
@@ -75,27 +75,29 @@ py::tuple cross_entropy(
   if (labels.ndim() != 1) throw py::value_error("labels must be 1-D (one label per row)");
   if (class_offset < 0)
     throw py::value_error("class_offset must be >= 0, got " + std::to_string(class_offset));
-  const kelvin::sharded_cross_entropy_options o{.temperature = temperature,
-                                                .reduction = reduction_of(reduction),
-                                                .label_smoothing = label_smoothing,
-                                                .ignore_index = ignore_index};
-  py::array_t<T> losses(static_cast<py::ssize_t>(v.rows));
+  const kelvin::loss_options o{.temperature = temperature,
+                               .reduce = reduction_of(reduction),
+                               .ignore_index = ignore_index,
+                               .label_smoothing = label_smoothing};
+  const bool none = o.reduce == kelvin::reduction::none;
+  py::array_t<T> losses(static_cast<py::ssize_t>(none ? v.rows : 0));
   py::object g = py::none(), dt = py::none();
   py::array_t<T> ga;
   if (grad)
     ga = py::array_t<T>({static_cast<py::ssize_t>(v.rows), static_cast<py::ssize_t>(v.cols)});
-  double loss = 0.0, dtemp = 0.0;
+  kelvin::loss_value r;
   {
     py::gil_scoped_release nogil;
-    loss = kelvin::sharded_cross_entropy(
+    r = kelvin::sharded_cross_entropy(
         comm_of(comm), v, std::span<const std::int64_t>(labels.data(), labels.size()),
-        static_cast<std::size_t>(class_offset), o, std::span<T>(losses.mutable_data(), v.rows),
+        static_cast<std::size_t>(class_offset), o,
         grad ? kelvin::matrix_view<T>(ga.mutable_data(), v.rows, v.cols) : kelvin::matrix_view<T>{},
-        grad ? &dtemp : nullptr);
+        std::span<T>(losses.mutable_data(), none ? v.rows : 0));
   }
+  const double loss = r.loss;
   if (grad) {
     g = ga;
-    dt = py::float_(dtemp);
+    dt = py::float_(r.d_temperature);
   }
   return py::make_tuple(loss, losses, g, dt);
 }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "kelvin/loss.hpp"
 #include "kelvin/mpi.hpp"
 #include "kelvin/softmax.hpp"
 #include "tests/support/mpfr_reference.hpp"
@@ -380,18 +381,22 @@ TYPED_TEST(sharded_ce, matches_a_direct_float64_cross_entropy) {
     const kelvin::matrix_view<const T> xv(xl.data(), m.rows, lc);
     for (double t : {1.0, 0.3, 4.0}) {
       for (double eps : {0.0, 0.1}) {
-        for (auto red : {kelvin::sharded_reduction::mean, kelvin::sharded_reduction::sum,
-                         kelvin::sharded_reduction::none}) {
+        for (auto red :
+             {kelvin::reduction::mean, kelvin::reduction::sum, kelvin::reduction::none}) {
           SCOPED_TRACE("pattern " + std::to_string(pattern) + " T " + std::to_string(t) + " eps " +
                        std::to_string(eps) + " reduction " + std::to_string(static_cast<int>(red)));
-          std::vector<T> losses(m.rows), g(m.rows * lc);
-          double dt = 0;
-          const kelvin::sharded_cross_entropy_options o{
-              .temperature = t, .reduction = red, .label_smoothing = eps};
-          const double loss =
-              kelvin::sharded_cross_entropy(MPI_COMM_WORLD, xv, labels, b0, o, std::span<T>(losses),
-                                            kelvin::matrix_view<T>(g.data(), m.rows, lc), &dt);
-          // The reference on the whole rows.
+          const bool none = red == kelvin::reduction::none;
+          std::vector<T> losses(none ? m.rows : 0), g(m.rows * lc);
+          const kelvin::loss_options o{.temperature = t, .reduce = red, .label_smoothing = eps};
+          const kelvin::loss_value v = kelvin::sharded_cross_entropy(
+              MPI_COMM_WORLD, xv, labels, b0, o, kelvin::matrix_view<T>(g.data(), m.rows, lc),
+              std::span<T>(losses));
+          // kelvin::cross_entropy (the loss family) on the whole rows.
+          std::vector<T> rg(m.rows * m.cols), rl(none ? m.rows : 0);
+          const kelvin::loss_value rv = kelvin::cross_entropy(
+              kelvin::matrix_view<const T>(m.x.data(), m.rows, m.cols), labels, o,
+              kelvin::matrix_view<T>(rg.data(), m.rows, m.cols), std::span<T>(rl));
+          // The long-double reference on the whole rows.
           double total = 0;
           std::size_t valid = 0;
           std::vector<ce_ref> rows;
@@ -404,25 +409,37 @@ TYPED_TEST(sharded_ce, matches_a_direct_float64_cross_entropy) {
             total += rows.back().loss;
             ++valid;
           }
-          const double w = red == kelvin::sharded_reduction::mean ? 1.0 / valid : 1.0;
-          EXPECT_NEAR(loss, total * w, tol * std::fabs(total * w));
+          const double w = red == kelvin::reduction::mean ? 1.0 / valid : 1.0;
+          EXPECT_NEAR(v.loss, total * w, tol * std::fabs(total * w));
+          // kelvin::cross_entropy computes float rows from float probabilities.
+          const double ktol = sizeof(T) == 4 ? 2e-6 : 1e-12;
+          EXPECT_NEAR(v.loss, rv.loss, ktol * std::fabs(rv.loss));
+          EXPECT_NEAR(v.d_temperature, rv.d_temperature,
+                      ktol * std::fabs(rv.d_temperature) + 1e-12);
           for (std::size_t r = 0; r < m.rows; ++r) {
-            EXPECT_NEAR(losses[r], rows[r].loss,
-                        (sizeof(T) == 4 ? 2e-7 : tol) * std::max(1.0, rows[r].loss));
-            for (std::size_t i = 0; i < lc; ++i)
-              EXPECT_NEAR(g[r * lc + i], w * rows[r].grad[b0 + i],
-                          sizeof(T) == 4 ? 1.2e-7 * std::fabs(w * rows[r].grad[b0 + i]) + 1e-12
-                                         : 1e-14 / t);
+            if (none) {
+              EXPECT_NEAR(losses[r], rows[r].loss,
+                          (sizeof(T) == 4 ? 2e-7 : tol) * std::max(1.0, rows[r].loss));
+              EXPECT_NEAR(losses[r], rl[r], ktol * std::max(1.0, rows[r].loss));
+            }
+            for (std::size_t i = 0; i < lc; ++i) {
+              const double ref = w * rows[r].grad[b0 + i];
+              EXPECT_NEAR(g[r * lc + i], ref,
+                          sizeof(T) == 4 ? 1.2e-7 * std::fabs(ref) + 1e-12 : 1e-14 / t);
+              EXPECT_NEAR(g[r * lc + i], rg[r * m.cols + b0 + i],
+                          sizeof(T) == 4 ? 4e-7 * w / t : 1e-14 / t);
+            }
           }
           // dL/dT by central differences of the sharded loss itself.
           const double h = 1e-5 * t;
           auto at = [&](double tt) {
-            kelvin::sharded_cross_entropy_options oo = o;
+            kelvin::loss_options oo = o;
             oo.temperature = tt;
-            return kelvin::sharded_cross_entropy(MPI_COMM_WORLD, xv, labels, b0, oo);
+            oo.reduce = none ? kelvin::reduction::sum : red;  // the same total
+            return kelvin::sharded_cross_entropy(MPI_COMM_WORLD, xv, labels, b0, oo).loss;
           };
           const double fd = (at(t + h) - at(t - h)) / (2 * h);
-          EXPECT_NEAR(dt, fd, 1e-6 * std::max(1.0, std::fabs(fd)));
+          EXPECT_NEAR(v.d_temperature, fd, 1e-6 * std::max(1.0, std::fabs(fd)));
         }
       }
     }
@@ -445,30 +462,50 @@ TEST(sharded_ce_limits, temperature_zero_inf_masks_and_nan) {
                     lc = b[static_cast<std::size_t>(me) + 1] - b0;
   const std::vector<double> xl = local_cols(m, b0, b0 + lc);
   const kelvin::matrix_view<const double> xv(xl.data(), m.rows, lc);
-  std::vector<double> l(m.rows);
-  const kelvin::sharded_cross_entropy_options t0{.temperature = 0.0,
-                                                 .reduction = kelvin::sharded_reduction::none};
-  kelvin::sharded_cross_entropy(MPI_COMM_WORLD, xv, labels, b0, t0, std::span<double>(l));
-  EXPECT_DOUBLE_EQ(l[0], std::log(2.0));
-  EXPECT_EQ(l[1], inf);
-  EXPECT_EQ(l[2], inf);
-  EXPECT_TRUE(std::isnan(l[3]));
-  EXPECT_EQ(l[4], 0.0);
-  kelvin::sharded_cross_entropy_options ti = t0;
-  ti.temperature = inf;
-  kelvin::sharded_cross_entropy(MPI_COMM_WORLD, xv, labels, b0, ti, std::span<double>(l));
-  EXPECT_DOUBLE_EQ(l[0], std::log(8.0));  // uniform over the 8 unmasked classes
-  EXPECT_EQ(l[2], inf);                   // the label is masked
-  EXPECT_DOUBLE_EQ(l[4], 0.0);
-  // Smoothing puts mass on masked classes: infinite loss, as PyTorch's.
-  kelvin::sharded_cross_entropy_options ts{
-      .temperature = 1.0, .reduction = kelvin::sharded_reduction::none, .label_smoothing = 0.1};
-  kelvin::sharded_cross_entropy(MPI_COMM_WORLD, xv, labels, b0, ts, std::span<double>(l));
-  EXPECT_TRUE(std::isfinite(l[0]));
-  EXPECT_EQ(l[2], inf);
+  // Against kelvin::cross_entropy on the whole rows at T = 0 and +inf (loss,
+  // per-row losses, gradients and dL/dT), with and without smoothing.
+  for (double t : {0.0, inf, 1.0}) {
+    for (double eps : {0.0, 0.1}) {
+      SCOPED_TRACE("T " + std::to_string(t) + " eps " + std::to_string(eps));
+      const kelvin::loss_options o{
+          .temperature = t, .reduce = kelvin::reduction::none, .label_smoothing = eps};
+      std::vector<double> l(m.rows), g(m.rows * lc), rl(m.rows), rg(m.rows * m.cols);
+      const kelvin::loss_value v = kelvin::sharded_cross_entropy(
+          MPI_COMM_WORLD, xv, labels, b0, o, kelvin::matrix_view<double>(g.data(), m.rows, lc),
+          std::span<double>(l));
+      const kelvin::loss_value rv = kelvin::cross_entropy(
+          kelvin::matrix_view<const double>(m.x.data(), m.rows, m.cols), labels, o,
+          kelvin::matrix_view<double>(rg.data(), m.rows, m.cols), std::span<double>(rl));
+      EXPECT_EQ(ulps<double>(v.loss, rv.loss, 1.0) <= 2, true) << v.loss << " vs " << rv.loss;
+      EXPECT_EQ(ulps<double>(v.d_temperature, rv.d_temperature, 1.0) <= 2, true)
+          << v.d_temperature << " vs " << rv.d_temperature;
+      for (std::size_t r = 0; r < m.rows; ++r) {
+        EXPECT_LE(ulps<double>(l[r], rl[r], 1.0), 2.0) << "row " << r;
+        for (std::size_t i = 0; i < lc; ++i)
+          EXPECT_LE(ulps<double>(g[r * lc + i], rg[r * m.cols + b0 + i], 1.0), 2.0)
+              << "grad[" << r << "][" << b0 + i << "]";
+      }
+      if (t == 0.0 && eps == 0.0) {
+        EXPECT_DOUBLE_EQ(l[0], std::log(2.0));
+        EXPECT_EQ(l[1], inf);
+        EXPECT_EQ(l[2], inf);
+        EXPECT_TRUE(std::isnan(l[3]));
+        EXPECT_EQ(l[4], 0.0);
+      }
+      if (std::isinf(t) && eps == 0.0) {
+        EXPECT_DOUBLE_EQ(l[0], std::log(8.0));  // uniform over the 8 unmasked classes
+        EXPECT_EQ(l[2], inf);                   // the label is masked
+        EXPECT_DOUBLE_EQ(l[4], 0.0);
+      }
+      if (t == 1.0 && eps > 0.0) {
+        EXPECT_TRUE(std::isfinite(l[0]));
+        EXPECT_EQ(l[2], inf);  // smoothing puts mass on masked classes, as PyTorch's
+      }
+    }
+  }
 }
 
-TEST(sharded_ce_errors, bad_labels_offsets_and_gradient_at_zero) {
+TEST(sharded_ce_errors, bad_labels_offsets_and_shapes) {
   const int p = ranks(), me = rank();
   const global_rows<float> m = random_rows<float>(2, 6, 1.0, 41);
   const std::vector<std::size_t> b = split(m.cols, p, 0);
@@ -488,10 +525,11 @@ TEST(sharded_ce_errors, bad_labels_offsets_and_gradient_at_zero) {
   std::vector<float> g(m.rows * lc);
   expect_same_error_everywhere(
       [&] {
-        kelvin::sharded_cross_entropy(MPI_COMM_WORLD, xv, labels, b0, {.temperature = 0.0}, {},
-                                      kelvin::matrix_view<float>(g.data(), m.rows, lc));
+        kelvin::sharded_cross_entropy(
+            MPI_COMM_WORLD, xv, labels, b0, {},
+            kelvin::matrix_view<float>(g.data(), m.rows, me == p - 1 ? lc + 1 : lc));
       },
-      "gradient at temperature 0");
+      "rank " + std::to_string(p - 1) + ": grad is 2 x");
   expect_same_error_everywhere(
       [&] {
         kelvin::sharded_cross_entropy(MPI_COMM_WORLD, xv, labels, b0,

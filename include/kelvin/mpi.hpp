@@ -18,8 +18,8 @@
 //   std::vector<float> lz(rows);
 //   kelvin::sharded_log_partition(MPI_COMM_WORLD, x_r, lz, {.temperature = 0.7});
 //   kelvin::sharded_softmax(MPI_COMM_WORLD, x_r, p_r, {.temperature = 0.7});
-//   double loss = kelvin::sharded_cross_entropy(MPI_COMM_WORLD, x_r, labels, offset_r,
-//                                               {.temperature = 0.7}, {}, grad_r, &dloss_dt);
+//   kelvin::loss_value v = kelvin::sharded_cross_entropy(MPI_COMM_WORLD, x_r, labels, offset_r,
+//                                                        {.temperature = 0.7}, grad_r);
 //
 // Link kelvin::mpi (built when CMake finds MPI; option KELVIN_BUILD_MPI).
 #pragma once
@@ -39,6 +39,7 @@
 #include <span>
 
 #include "kelvin/export.h"
+#include "kelvin/loss.hpp"
 #include "kelvin/types.hpp"
 
 namespace kelvin {
@@ -62,39 +63,26 @@ KELVIN_API void sharded_log_softmax(MPI_Comm comm, matrix_view<const double> loc
                                     matrix_view<double> y, const options& opt = {});
 
 // --- cross-entropy over column shards -----------------------------------------
-// How per-row losses become the result: PyTorch's reductions. `mean` divides by
-// the number of rows whose label is not ignore_index.
-enum class sharded_reduction { mean, sum, none };
-
-struct sharded_cross_entropy_options {
-  double temperature = 1.0;  // T >= 0
-  sharded_reduction reduction = sharded_reduction::mean;
-  // PyTorch's: the target is (1 - eps) one-hot + eps / C uniform, eps in [0, 1].
-  double label_smoothing = 0.0;
-  // Rows with this label contribute no loss and no gradient.
-  std::int64_t ignore_index = -100;
-};
-
-// PyTorch's F.cross_entropy(logits / T, labels, reduction=..., label_smoothing=...,
-// ignore_index=...) of the global rows, labels global class ids (the same on
-// every rank). Returns the mean or the sum (the sum also for `none`, whose
-// per-row losses go to `losses`, size rows, when it is not empty). With
-// grad.data != nullptr, grad (x's shape) receives d(result)/d(local_logits)
-// (for `none`: of the summed loss); with grad_temperature != nullptr, it
-// receives d(result)/dT (the only quantity needing a second, one-double
-// MPI_Allreduce). Every rank returns the same loss.
-KELVIN_API double sharded_cross_entropy(MPI_Comm comm, matrix_view<const float> local_logits,
-                                        std::span<const std::int64_t> labels,
-                                        std::size_t class_offset,
-                                        const sharded_cross_entropy_options& opt = {},
-                                        std::span<float> losses = {}, matrix_view<float> grad = {},
-                                        double* grad_temperature = nullptr);
-KELVIN_API double sharded_cross_entropy(MPI_Comm comm, matrix_view<const double> local_logits,
-                                        std::span<const std::int64_t> labels,
-                                        std::size_t class_offset,
-                                        const sharded_cross_entropy_options& opt = {},
-                                        std::span<double> losses = {},
-                                        matrix_view<double> grad = {},
-                                        double* grad_temperature = nullptr);
+// kelvin::cross_entropy (kelvin/loss.hpp: PyTorch's F.cross_entropy(logits / T,
+// labels, reduction, ignore_index, label_smoothing), its limits and its
+// gradients) of the global rows, each rank holding the columns
+// [class_offset, class_offset + local_logits.cols). Reads opt.temperature,
+// reduce, ignore_index and label_smoothing (threads is ignored). labels are
+// global class ids, the same on every rank. Returns the same loss_value on
+// every rank: the loss, and dL/dT when a gradient view is given (else NaN;
+// the one quantity that needs a second MPI_Allreduce, of one double per
+// call). grad (local_logits' shape; a rank holding no class passes
+// {nullptr, rows, 0}) receives d(loss)/d(local_logits); losses (reduction
+// none only) the per-row losses.
+KELVIN_API loss_value sharded_cross_entropy(MPI_Comm comm, matrix_view<const float> local_logits,
+                                            std::span<const std::int64_t> labels,
+                                            std::size_t class_offset, const loss_options& opt = {},
+                                            matrix_view<float> grad = {},
+                                            std::span<float> losses = {});
+KELVIN_API loss_value sharded_cross_entropy(MPI_Comm comm, matrix_view<const double> local_logits,
+                                            std::span<const std::int64_t> labels,
+                                            std::size_t class_offset, const loss_options& opt = {},
+                                            matrix_view<double> grad = {},
+                                            std::span<double> losses = {});
 
 }  // namespace kelvin
