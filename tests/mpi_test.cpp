@@ -18,6 +18,7 @@
 
 #include "kelvin/loss.hpp"
 #include "kelvin/mpi.hpp"
+#include "kelvin/sampling.hpp"
 #include "kelvin/softmax.hpp"
 #include "tests/support/mpfr_reference.hpp"
 
@@ -536,6 +537,88 @@ TEST(sharded_ce_errors, bad_labels_offsets_and_shapes) {
                                       {.label_smoothing = me == 0 ? 1.5 : 0.0});
       },
       "rank 0: label_smoothing must be in [0, 1]");
+}
+
+// --- sampling ------------------------------------------------------------------
+
+TEST(sharded_sample, the_same_token_as_kelvin_sample_on_the_whole_row) {
+  const int p = ranks(), me = rank();
+  // Rows of 2500 classes (several of the sampler's 1024-entry blocks): random,
+  // masked, ties at the max across ranks, +inf entries, one dominant logit.
+  global_rows<float> m = random_rows<float>(6, 2500, 3.0, 51);
+  float* r1 = m.x.data() + 1 * m.cols;
+  for (std::size_t i = 0; i < m.cols; i += 3) r1[i] = -INFINITY;
+  float* r2 = m.x.data() + 2 * m.cols;
+  r2[10] = r2[1300] = r2[2490] = 50.0f;  // a three-way tie for the max
+  float* r3 = m.x.data() + 3 * m.cols;
+  r3[5] = r3[2000] = INFINITY;
+  float* r4 = m.x.data() + 4 * m.cols;
+  r4[777] = 40.0f;
+  float* r5 = m.x.data() + 5 * m.cols;
+  for (std::size_t i = 0; i < m.cols; ++i) r5[i] = static_cast<float>(i % 7);  // many ties
+  std::vector<kelvin::sampling_options> configs{
+      {.temperature = 0.8},
+      {.temperature = 1.0},
+      {.temperature = 3.0},
+      {.temperature = 0.0},
+      {.temperature = INFINITY},
+      {.temperature = 0.8, .top_k = 5},
+      {.temperature = 0.8, .top_k = 40, .top_p = 0.95, .min_p = 0.05},
+      {.temperature = 0.8,
+       .top_k = 40,
+       .top_p = 0.95,
+       .min_p = 0.05,
+       .order = kelvin::sampling_order::temperature_first},
+      {.temperature = 1.0, .top_p = 0.9},
+      {.temperature = 0.7, .min_p = 0.05},
+      {.temperature = 0.7, .min_p = 0.9, .min_keep = 3},
+      {.temperature = 1.5, .typical_p = 0.8},
+      {.temperature = INFINITY, .top_k = 7},
+      {.temperature = 0.5, .top_k = 3000},  // top_k >= C: no truncation
+  };
+  const std::vector<std::uint64_t> ids{0, 7, 1u << 20, 3, 99, 12};
+  for (int pattern = 0; pattern < kPatterns; ++pattern) {
+    const std::vector<std::size_t> b = split(m.cols, p, pattern);
+    const std::size_t b0 = b[static_cast<std::size_t>(me)],
+                      b1 = b[static_cast<std::size_t>(me) + 1];
+    const std::vector<float> xl = local_cols(m, b0, b1);
+    const kelvin::matrix_view<const float> xv(xl.data(), m.rows, b1 - b0);
+    for (std::size_t ci = 0; ci < configs.size(); ++ci) {
+      for (std::uint64_t seed : {0ull, 42ull}) {
+        for (std::uint64_t step : {0ull, 1ull, 17ull}) {
+          kelvin::sampling_options c = configs[ci];
+          c.seed = seed;
+          std::vector<std::int64_t> tok(m.rows), ref(m.rows);
+          kelvin::sharded_sample(MPI_COMM_WORLD, xv, tok, c, {.step = step, .row_ids = ids});
+          kelvin::sample(kelvin::matrix_view<const float>(m.x.data(), m.rows, m.cols), ref, {&c, 1},
+                         {.step = step, .row_ids = ids});
+          for (std::size_t r = 0; r < m.rows; ++r)
+            EXPECT_EQ(tok[r], ref[r]) << "pattern " << pattern << " config " << ci << " seed "
+                                      << seed << " step " << step << " row " << r;
+        }
+      }
+    }
+  }
+}
+
+TEST(sharded_sample, errors_are_collective) {
+  const int p = ranks(), me = rank();
+  global_rows<float> m = random_rows<float>(2, 12, 1.0, 61);
+  m.x[12 + 11] = NAN;  // row 1, last rank
+  const std::vector<std::size_t> b = split(m.cols, p, 0);
+  const std::size_t b0 = b[static_cast<std::size_t>(me)], b1 = b[static_cast<std::size_t>(me) + 1];
+  const std::vector<float> xl = local_cols(m, b0, b1);
+  const kelvin::matrix_view<const float> xv(xl.data(), m.rows, b1 - b0);
+  std::vector<std::int64_t> tok(m.rows);
+  expect_same_error_everywhere([&] { kelvin::sharded_sample(MPI_COMM_WORLD, xv, tok); },
+                               "logits row 1 holds a NaN");
+  expect_same_error_everywhere(
+      [&] { kelvin::sharded_sample(MPI_COMM_WORLD, xv, tok, {.top_p = me == p - 1 ? 1.5 : 0.9}); },
+      "rank " + std::to_string(p - 1) + ": kelvin::sample: config.top_p must be in (0, 1]");
+  if (p > 1)
+    expect_same_error_everywhere(
+        [&] { kelvin::sharded_sample(MPI_COMM_WORLD, xv, tok, {.seed = me == 1 ? 1u : 0u}); },
+        "rank 1's options");
 }
 
 }  // namespace

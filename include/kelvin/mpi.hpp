@@ -40,6 +40,7 @@
 
 #include "kelvin/export.h"
 #include "kelvin/loss.hpp"
+#include "kelvin/sampling.hpp"
 #include "kelvin/types.hpp"
 
 namespace kelvin {
@@ -84,5 +85,20 @@ KELVIN_API loss_value sharded_cross_entropy(MPI_Comm comm, matrix_view<const dou
                                             std::size_t class_offset, const loss_options& opt = {},
                                             matrix_view<double> grad = {},
                                             std::span<double> losses = {});
+
+// --- sampling over column shards -----------------------------------------------
+// kelvin::sample (kelvin/sampling.hpp) of each global row, the vocabulary being
+// the shards in rank order (rank r's column i is token cols_0 + .. + cols_{r-1}
+// + i): the same token as kelvin::sample on the concatenated row for the same
+// config, seed, row id (args.row_ids, default 0..rows-1) and args.step,
+// whatever the number of ranks (docs/mpi.md: the one exception, a rounding
+// tie in the plain-temperature walk). Every rank receives every token.
+// config.dynamic_range > 0 and args.logprobs / raw_logprobs are not supported;
+// args.threads is ignored. Truncations gather candidates: top-k sends
+// max(top_k, min_keep) per rank and row, min-p the entries that can pass it;
+// top-p or typical without top-k gather every live entry.
+KELVIN_API void sharded_sample(MPI_Comm comm, matrix_view<const float> local_logits,
+                               std::span<std::int64_t> tokens, const sampling_options& config = {},
+                               const sample_args& args = {});
 
 }  // namespace kelvin
