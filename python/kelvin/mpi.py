@@ -2,8 +2,10 @@
 split by columns across the ranks of an mpi4py communicator.
 
 Rank r passes its columns of every row (`local_logits`, rows x cols_r); every
-rank passes the same rows, options and labels. Each call is collective and
-costs one MPI_Allreduce of one (max, scaled sum) element per row. A rank with
+rank passes the same rows, options and labels. Each call is collective; the
+softmax family and the cross-entropy cost one MPI_Allreduce of one (max,
+scaled sum) element per row. sharded_sample draws the token kelvin.sample
+draws from the concatenated row (the vocabulary is the shards in rank order). A rank with
 bad or inconsistent arguments makes every rank raise the same ValueError.
 
     # mpirun -np 4 python3 script.py
@@ -27,6 +29,7 @@ __all__ = [
     "sharded_softmax",
     "sharded_log_softmax",
     "sharded_cross_entropy",
+    "sharded_sample",
 ]
 
 
@@ -144,3 +147,45 @@ def sharded_cross_entropy(comm, local_logits, labels, class_offset, temperature=
         return value
     g = g.astype(dtype, copy=False)
     return value, (g[0] if one else g), dt
+
+
+def _nonneg_int(v, name):
+    if isinstance(v, (bool, _np.bool_)) or not isinstance(v, (int, _np.integer)):
+        raise TypeError(f"{name} must be an int, got {v!r}")
+    if int(v) < 0:
+        raise ValueError(f"{name} must be >= 0, got {v!r}")
+    return int(v)
+
+
+def sharded_sample(comm, local_logits, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, seed=0,
+                   step=0, row_ids=None):
+    """kelvin.sample over a vocabulary split across the ranks (rank r holds tokens
+    cols_0 + ... + cols_{r-1} onwards): the same token as kelvin.sample on the
+    concatenated logits for the same config, seed, row id and step, on every rank.
+
+    An int for 1-D `local_logits`, else an int64 array (one token per row). Logits are
+    sampled as float32, as kelvin.sample does."""
+    def prepare():
+        x = _np.asarray(local_logits)
+        if x.dtype.kind not in "fiu" or x.dtype == _np.longdouble:
+            raise TypeError(f"local_logits has dtype {x.dtype}; sharded_sample takes float16, "
+                            "float32, float64 or integer logits")
+        if x.ndim not in (1, 2):
+            raise ValueError(f"local_logits must be 1-D (one row) or 2-D (rows), got {x.ndim}-D")
+        one = x.ndim == 1
+        x = _np.ascontiguousarray(x.reshape(1, -1) if one else x, dtype=_np.float32)
+        if row_ids is None:
+            ids = _np.arange(x.shape[0], dtype=_np.uint64)
+        else:
+            ids = _np.asarray(row_ids)
+            if ids.dtype.kind not in "iu":
+                raise TypeError(f"row_ids must be integers, got dtype {ids.dtype}")
+            if _np.any(ids < 0):
+                raise ValueError("row_ids must be >= 0")
+            ids = ids.reshape(-1).astype(_np.uint64)
+        return (x, one, ids, _temperature(temperature), _nonneg_int(top_k, "top_k"),
+                float(top_p), float(min_p), _nonneg_int(seed, "seed"), _nonneg_int(step, "step"))
+
+    x, one, ids, t, k, tp, mp, sd, st = _collectively(comm, prepare)
+    tokens = _kelvin_mpi.sample(_handle(comm), x, t, k, tp, mp, sd, st, ids)
+    return int(tokens[0]) if one else tokens

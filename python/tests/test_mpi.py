@@ -125,3 +125,40 @@ def test_bad_argument_on_one_rank_fails_every_rank_with_the_same_error():
         kelvin.mpi.sharded_softmax("not a communicator", x)
     # The communicator still works afterwards.
     assert kelvin.mpi.sharded_log_partition(comm, x)[0] == pytest.approx(1 + math.log(3 * P))
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+@pytest.mark.parametrize("config", [
+    dict(temperature=0.8),
+    dict(temperature=0.0),
+    dict(temperature=math.inf),
+    dict(temperature=0.8, top_k=40, top_p=0.95, min_p=0.05),
+    dict(temperature=1.2, top_p=0.9),
+    dict(temperature=0.7, min_p=0.1),
+    dict(temperature=0.9, top_k=5),
+])
+def test_sample_gives_kelvin_sample_token(pattern, config):
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 3, size=(4, 3000)).astype(np.float32)
+    x[1, ::4] = -np.inf
+    x[2, [3, 1500, 2999]] = 30  # a tie at the max across ranks
+    b = bounds(3000, pattern)
+    local = x[:, b[ME]:b[ME + 1]]
+    for seed in (0, 9):
+        for step in (0, 5):
+            ids = np.array([4, 0, 123456789, 2])
+            got = kelvin.mpi.sharded_sample(comm, local, seed=seed, step=step, row_ids=ids, **config)
+            want = kelvin.sample(x, seed=seed, step=step, row_ids=ids, **config)
+            np.testing.assert_array_equal(got, want)
+            assert got.dtype == np.int64
+    one = kelvin.mpi.sharded_sample(comm, local[0], seed=3, **config)
+    assert isinstance(one, int) and one == kelvin.sample(x[0], seed=3, **config)
+
+
+def test_sample_errors_are_collective():
+    x = np.zeros((2, 4), np.float32)
+    with pytest.raises(ValueError) as e:
+        kelvin.mpi.sharded_sample(comm, x, top_p=0.0 if ME == 0 else 0.5)
+    assert "rank 0" in str(e.value) and "top_p" in str(e.value)
+    with pytest.raises(TypeError, match="rank"):
+        kelvin.mpi.sharded_sample(comm, x, seed="a" if ME == P - 1 else 0)
