@@ -104,8 +104,8 @@ py::tuple cross_entropy(
 
 // One token per row (float32 logits: the sampler's type).
 py::array_t<std::int64_t> sample(
-    std::int64_t comm, const rows_t<float>& x, double temperature, std::int64_t top_k,
-    double top_p, double min_p, std::uint64_t seed, std::uint64_t step,
+    std::int64_t comm, const rows_t<float>& x, double temperature, std::int64_t top_k, double top_p,
+    double min_p, std::uint64_t seed, std::uint64_t step,
     const py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>& row_ids) {
   const auto v = view_of(x);
   py::array_t<std::int64_t> tokens(static_cast<py::ssize_t>(v.rows));
@@ -113,11 +113,11 @@ py::array_t<std::int64_t> sample(
       .temperature = temperature, .top_k = top_k, .top_p = top_p, .min_p = min_p, .seed = seed};
   {
     py::gil_scoped_release nogil;
-    kelvin::sharded_sample(
-        comm_of(comm), v, std::span<std::int64_t>(tokens.mutable_data(), v.rows), c,
-        {.step = step,
-         .row_ids = std::span<const std::uint64_t>(row_ids.data(),
-                                                   static_cast<std::size_t>(row_ids.size()))});
+    kelvin::sharded_sample(comm_of(comm), v, std::span<std::int64_t>(tokens.mutable_data(), v.rows),
+                           c,
+                           {.step = step,
+                            .row_ids = std::span<const std::uint64_t>(
+                                row_ids.data(), static_cast<std::size_t>(row_ids.size()))});
   }
   return tokens;
 }
@@ -143,7 +143,6 @@ PYBIND11_MODULE(_kelvin_mpi, m) {
   py::module_ f64 = m.def_submodule("f64");
   bind_type<float>(f32);
   bind_type<double>(f64);
-  m.def("sample", &sample, py::arg("comm"), py::arg("x"), py::arg("temperature"),
-        py::arg("top_k"), py::arg("top_p"), py::arg("min_p"), py::arg("seed"), py::arg("step"),
-        py::arg("row_ids"));
+  m.def("sample", &sample, py::arg("comm"), py::arg("x"), py::arg("temperature"), py::arg("top_k"),
+        py::arg("top_p"), py::arg("min_p"), py::arg("seed"), py::arg("step"), py::arg("row_ids"));
 }
