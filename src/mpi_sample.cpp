@@ -6,6 +6,7 @@
 // rank through src/sampling_detail.hpp; one allreduce hands every rank the
 // tokens.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -309,6 +310,11 @@ void sharded_sample(MPI_Comm comm, matrix_view<const float> local_logits,
       std::size_t n = 0;
       for (std::size_t r = 0; r < rows; ++r)
         n += static_cast<std::size_t>(all_counts[q * rows + r]);
+      // MPI counts and displacements are int; every rank sees the same counts.
+      if ((total + n) * sizeof(sampling_candidate) > static_cast<std::size_t>(INT_MAX))
+        throw error(
+            "kelvin::sharded_sample: the candidates of one call exceed 2 GiB; sample fewer rows "
+            "per call or add top_k");
       bytes[q] = static_cast<int>(n * sizeof(sampling_candidate));
       displs[q] = static_cast<int>(total * sizeof(sampling_candidate));
       total += n;
