@@ -28,8 +28,7 @@ std::vector<double> global_states(MPI_Comm comm, matrix_view<const T> x, const o
     e[2] = s.s_lo;
     e[3] = s.t;
   }
-  const detail::state_reduction red(kStateDoubles, &detail::merge_elements<kStateDoubles>);
-  red.allreduce(buf.data(), x.rows, comm);
+  detail::state_reduction<kStateDoubles>::get().allreduce(buf.data(), x.rows, comm);
   return buf;
 }
 

@@ -141,10 +141,7 @@ loss_value cross_entropy_impl(MPI_Comm comm, matrix_view<const T> x,
       for (std::size_t i = 0; i < x.cols; ++i) sum += static_cast<double>(xr[i]);
     e[5] = sum;
   }
-  {
-    const detail::state_reduction red(kWidth, &detail::merge_elements<kWidth>);
-    red.allreduce(buf.data(), x.rows, comm);
-  }
+  { detail::state_reduction<kWidth>::get().allreduce(buf.data(), x.rows, comm); }
 
   const double classes = static_cast<double>(layout.classes);
   const double eps_c = eps / classes;

@@ -17,37 +17,55 @@
 
 namespace kelvin::detail {
 
-// A committed datatype of `width` doubles and the user reduction over it,
-// freed on scope exit (also when an exception leaves).
+// A committed datatype of `Width` doubles and the user reduction over it,
+// created on first use and freed by MPI_Finalize (an attribute of
+// MPI_COMM_SELF, whose attributes MPI deletes first thing in MPI_Finalize):
+// building them on every call cost more than a one-row reduction.
+template <int Width>
 class state_reduction {
  public:
-  state_reduction(int width, MPI_User_function* fn) : width_(width) {
-    check_mpi(MPI_Type_contiguous(width, MPI_DOUBLE, &type_), "MPI_Type_contiguous");
-    check_mpi(MPI_Type_commit(&type_), "MPI_Type_commit");
-    // Commutative: merge_states is, bit for bit.
-    check_mpi(MPI_Op_create(fn, 1, &op_), "MPI_Op_create");
+  static const state_reduction& get() {
+    static state_reduction* r = [] {
+      auto* p = new state_reduction;
+      int key = MPI_KEYVAL_INVALID;
+      check_mpi(
+          MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, &state_reduction::release, &key, nullptr),
+          "MPI_Comm_create_keyval");
+      check_mpi(MPI_Comm_set_attr(MPI_COMM_SELF, key, p), "MPI_Comm_set_attr");
+      return p;
+    }();
+    return *r;
   }
-  ~state_reduction() {
-    MPI_Op_free(&op_);
-    MPI_Type_free(&type_);
-  }
-  state_reduction(const state_reduction&) = delete;
-  state_reduction& operator=(const state_reduction&) = delete;
 
-  // In place over `rows` elements of width_ doubles.
+  // In place over `rows` elements of Width doubles.
   void allreduce(double* data, std::size_t rows, MPI_Comm comm) const {
     // MPI counts are int: large batches go in pieces.
     const std::size_t step = static_cast<std::size_t>(INT_MAX / 8);
     for (std::size_t r = 0; r < rows; r += step) {
       const std::size_t n = rows - r < step ? rows - r : step;
-      check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + r * static_cast<std::size_t>(width_),
+      check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + r * static_cast<std::size_t>(Width),
                               static_cast<int>(n), type_, op_, comm),
                 "MPI_Allreduce");
     }
   }
 
  private:
-  int width_;
+  state_reduction() {
+    check_mpi(MPI_Type_contiguous(Width, MPI_DOUBLE, &type_), "MPI_Type_contiguous");
+    check_mpi(MPI_Type_commit(&type_), "MPI_Type_commit");
+    // Commutative: merge_states is, bit for bit.
+    check_mpi(MPI_Op_create(&merge_elements<Width>, 1, &op_), "MPI_Op_create");
+  }
+  static int release(MPI_Comm, int key, void* attr, void*) {
+    auto* p = static_cast<state_reduction*>(attr);
+    MPI_Op_free(&p->op_);
+    MPI_Type_free(&p->type_);
+    // The object stays (the static pointer refers to it); MPI cannot be
+    // initialised again after MPI_Finalize.
+    MPI_Comm_free_keyval(&key);
+    return MPI_SUCCESS;
+  }
+
   MPI_Datatype type_ = MPI_DATATYPE_NULL;
   MPI_Op op_ = MPI_OP_NULL;
 };
