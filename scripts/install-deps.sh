@@ -11,6 +11,7 @@ packages=(
   python3-torch
   help2man python3-mypy
   libopenblas-dev python3-mpmath python3-sklearn
+  libopenmpi-dev openmpi-bin python3-mpi4py
   clang libclang-rt-14-dev time
   "$@"
 )

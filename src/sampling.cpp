@@ -23,6 +23,7 @@
 #include "src/checks.hpp"
 #include "src/kernels/kernels.hpp"
 #include "src/kernels/sampling.hpp"
+#include "src/sampling_detail.hpp"
 #include "src/threads.hpp"
 
 namespace kelvin {
@@ -69,14 +70,9 @@ double uniform(std::uint64_t seed, std::uint64_t row_id, std::uint64_t step) {
   return static_cast<double>(bits >> 11) * 0x1p-53;
 }
 
-struct cand {
-  float x;
-  std::int64_t idx;
-};
+using cand = sampling_candidate;
 // The order of every ranking by logit: larger first, ties to the lower index.
-inline bool before(const cand& a, const cand& b) {
-  return a.x > b.x || (a.x == b.x && a.idx < b.idx);
-}
+inline bool before(const cand& a, const cand& b) { return sampling_before(a, b); }
 
 enum class row_error { none, nan_logit, all_masked };
 
@@ -203,6 +199,24 @@ class row_sampler {
     return list_plan(t, p);
   }
 
+  // The chain from a candidate list chosen elsewhere on (p->cands, as
+  // described at sample_from_candidates): the end of plan() for T > 0
+  // without dynamic temperature.
+  void plan_list(bool topk, row_plan* p) {
+    const double temp = c_.temperature;
+    const double tau = c_.order == sampling_order::temperature_first ? temp : 1.0;
+    std::vector<cand>& l = p->cands;
+    if (c_.typical_p < 1) typical(tau, &l);
+    if (c_.top_p < 1) top_p(tau, &l);
+    if (c_.min_p > 0) min_p(tau, &l);
+    (void)topk;
+    list_plan(temp, p);
+  }
+
+  static float min_p_threshold(double m, double tau, double min_p) {
+    return std::nextafter(static_cast<float>(m + tau * (std::log(min_p) - 1e-6)), -kInfF);
+  }
+
  private:
   // Greedy where a dynamic temperature came out 0: the first max of the row.
   row_error greedy(const float* x, std::size_t n, double m, row_plan* p) {
@@ -326,8 +340,7 @@ class row_sampler {
   void min_p_prefilter(const float* x, std::size_t n, double m, double tau,
                        std::vector<cand>* l) const {
     l->clear();
-    const double thr = m + tau * (std::log(c_.min_p) - 1e-6);
-    const float thr_f = std::nextafter(static_cast<float>(thr), -kInfF);
+    const float thr_f = min_p_threshold(m, tau, c_.min_p);
     for (std::size_t i = 0; i < n;) {
       i += k_.first_above(x + i, n - i, thr_f);
       if (i >= n) break;
@@ -654,6 +667,36 @@ void check_configs(std::span<const sampling_options> configs, std::size_t rows) 
 }
 
 }  // namespace
+
+double sampling_uniform(std::uint64_t seed, std::uint64_t row_id, std::uint64_t step) {
+  return uniform(seed, row_id, step);
+}
+
+double sampling_dense_weights(const float* x, std::size_t n, double m, double t, float* w) {
+  const auto& k = sampling_kernels_for(active_target());
+  const double s = std::min(1.0 / t, 0x1p960);  // as dense_plan
+  double total = 0;
+  for (std::size_t o = 0; o < n; o += kBlock) {
+    total += k.exp_weights(x + o, std::min(kBlock, n - o), m, s, w == nullptr ? nullptr : w + o);
+  }
+  return total;
+}
+
+float sampling_min_p_threshold(double m, double tau, double min_p) {
+  return row_sampler::min_p_threshold(m, tau, min_p);
+}
+
+std::int64_t sample_from_candidates(std::vector<sampling_candidate> cands, candidate_source source,
+                                    const sampling_options& c, double u) {
+  row_plan p;
+  p.cands = std::move(cands);
+  row_sampler(c, thread_scratch()).plan_list(source == candidate_source::top_k, &p);
+  double lp;
+  return draw(p, u, &lp);
+}
+
+static_assert(kSamplingBlock == kBlock);
+
 }  // namespace detail
 
 using detail::row_error;
