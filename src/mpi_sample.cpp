@@ -280,11 +280,11 @@ void sharded_sample(MPI_Comm comm, matrix_view<const float> local_logits,
       const bool has_inf = mx[2 * r] == kInf;
       const double m = has_inf ? 0.0 : mx[2 * r];
       const float* xr = effective_row(x.row(r), x.cols, has_inf, buf);
-      std::vector<float> w(x.cols);
+      std::vector<double> w(x.cols);
       detail::sampling_dense_weights(xr, x.cols, m, config.temperature, w.data());
       std::size_t pick = x.cols;
       for (std::size_t i = 0; i < x.cols && !last; ++i) {
-        cum += static_cast<double>(w[i]);
+        cum += w[i];
         if (cum > target) {
           pick = i;
           break;

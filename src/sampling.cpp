@@ -672,12 +672,15 @@ double sampling_uniform(std::uint64_t seed, std::uint64_t row_id, std::uint64_t 
   return uniform(seed, row_id, step);
 }
 
-double sampling_dense_weights(const float* x, std::size_t n, double m, double t, float* w) {
+double sampling_dense_weights(const float* x, std::size_t n, double m, double t, double* w) {
+  if (n == 0) return 0;
   const auto& k = sampling_kernels_for(active_target());
   const double s = std::min(1.0 / t, 0x1p960);  // as dense_plan
+  const int guard = exp_guard_for(*std::min_element(x, x + n), m, s);
   double total = 0;
   for (std::size_t o = 0; o < n; o += kBlock) {
-    total += k.exp_weights(x + o, std::min(kBlock, n - o), m, s, w == nullptr ? nullptr : w + o);
+    total += k.exp_weights(x + o, std::min(kBlock, n - o), m, s, guard,
+                           w == nullptr ? nullptr : w + o);
   }
   return total;
 }

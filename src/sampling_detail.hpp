@@ -28,10 +28,12 @@ inline bool sampling_before(const sampling_candidate& a, const sampling_candidat
 KELVIN_API double sampling_uniform(std::uint64_t seed, std::uint64_t row_id, std::uint64_t step);
 
 // The dense plan (no truncation, 0 < T < inf): the weights exp((x_i - m) s),
-// s = min(1 / T, 2^960), of entries [0, n) as float, written to w when not
-// null, and their sum in the sampler's block order.
+// s = min(1 / T, 2^960), of entries [0, n) in double, written to w when not
+// null, and their sum in the sampler's block order. The exponential's guard
+// comes from the entries' own minimum, as the sampler's plan takes it from
+// its row's.
 KELVIN_API double sampling_dense_weights(const float* x, std::size_t n, double m, double t,
-                                         float* w);
+                                         double* w);
 inline constexpr std::size_t kSamplingBlock = 1024;
 
 // The min-p prefilter's threshold: entries above it become candidates.

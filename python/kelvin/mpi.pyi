@@ -13,18 +13,20 @@ def sharded_log_partition(comm: MPI.Comm, local_logits: npt.ArrayLike,
                           temperature: float = 1.0) -> _Array | np.floating[Any]: ...
 def sharded_softmax(comm: MPI.Comm, local_logits: npt.ArrayLike,
                     temperature: float = 1.0) -> _Array: ...
+def sharded_log_softmax(comm: MPI.Comm, local_logits: npt.ArrayLike,
+                        temperature: float = 1.0) -> _Array: ...
 @overload
 def sharded_cross_entropy(comm: MPI.Comm, local_logits: npt.ArrayLike, labels: npt.ArrayLike,
                           class_offset: int, temperature: float = 1.0,
                           reduction: Literal["mean", "sum", "none"] = "mean",
-                          label_smoothing: float = 0.0,
-                          grad: Literal[False] = False) -> float | _Array: ...
+                          label_smoothing: float = 0.0, grad: Literal[False] = False, *,
+                          ignore_index: int = -100) -> float | _Array: ...
 @overload
 def sharded_cross_entropy(comm: MPI.Comm, local_logits: npt.ArrayLike, labels: npt.ArrayLike,
                           class_offset: int, temperature: float = 1.0,
                           reduction: Literal["mean", "sum", "none"] = "mean",
-                          label_smoothing: float = 0.0, *,
-                          grad: Literal[True]) -> tuple[float | _Array, _Array, float]: ...
+                          label_smoothing: float = 0.0, *, grad: Literal[True],
+                          ignore_index: int = -100) -> tuple[float | _Array, _Array, float]: ...
 def sharded_sample(comm: MPI.Comm, local_logits: npt.ArrayLike, temperature: float = 1.0,
                    top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, seed: int = 0,
                    step: int = 0,
