@@ -679,8 +679,8 @@ double sampling_dense_weights(const float* x, std::size_t n, double m, double t,
   const int guard = exp_guard_for(*std::min_element(x, x + n), m, s);
   double total = 0;
   for (std::size_t o = 0; o < n; o += kBlock) {
-    total += k.exp_weights(x + o, std::min(kBlock, n - o), m, s, guard,
-                           w == nullptr ? nullptr : w + o);
+    total +=
+        k.exp_weights(x + o, std::min(kBlock, n - o), m, s, guard, w == nullptr ? nullptr : w + o);
   }
   return total;
 }
