@@ -28,29 +28,27 @@ using DF = hn::ScalableTag<float>;
 // below -104 (kGuard >= 1; kGuard 0 promises no such argument) and clamps
 // -inf (kGuard 2). On AVX-512 the temperature goes into the exponential's
 // constants (ExpNegF32Scaled), one product fewer per vector.
-template <int kGuard, bool kScaled>
-struct WeightOp {
-  hn::Vec<DD> m, s;
+// The constants of the AVX-512 scaled exponential; empty elsewhere. Vectors
+// are passed as arguments, not held in a struct: SVE's are sizeless.
+struct WeightConsts {
 #if KELVIN_EXP_TWO_TABLES
   ExpScaledConsts c;
+  explicit WeightConsts(double sv) : c(sv, 1.0 / sv) {}
+#else
+  explicit WeightConsts(double /*sv*/) {}
 #endif
-  WeightOp(double mv, double sv)
-      : m(hn::Set(DD(), mv)),
-        s(hn::Set(DD(), sv))
-#if KELVIN_EXP_TWO_TABLES
-        ,
-        c(sv, 1.0 / sv)
-#endif
-  {
-  }
-  HWY_INLINE hn::Vec<DD> operator()(hn::Vec<DD> x) const {
-    const DD d;
-#if KELVIN_EXP_TWO_TABLES
-    if constexpr (kScaled) return ExpNegF32Scaled<kGuard>(d, hn::Sub(x, m), c);
-#endif
-    return ExpNegF32<kGuard>(d, hn::Mul(hn::Sub(x, m), s));
-  }
 };
+
+template <int kGuard, bool kScaled>
+HWY_INLINE hn::Vec<DD> Weight(hn::Vec<DD> x, hn::Vec<DD> vm, hn::Vec<DD> vs,
+                              const WeightConsts& k) {
+  const DD d;
+#if KELVIN_EXP_TWO_TABLES
+  if constexpr (kScaled) return ExpNegF32Scaled<kGuard>(d, hn::Sub(x, vm), k.c);
+#endif
+  (void)k;
+  return ExpNegF32<kGuard>(d, hn::Mul(hn::Sub(x, vm), vs));
+}
 
 template <int kGuard, bool kScaled>
 double ExpWeightsLoop(const float* HWY_RESTRICT x, size_t n, double m, double s,
@@ -58,14 +56,15 @@ double ExpWeightsLoop(const float* HWY_RESTRICT x, size_t n, double m, double s,
   const DD d;
   const DS ds;
   const size_t N = hn::Lanes(d);
-  const WeightOp<kGuard, kScaled> op(m, s);
+  const auto vm = hn::Set(d, m), vs = hn::Set(d, s);
+  const WeightConsts wc(s);
   // Two accumulators: the adds' latency, not the exponential, would bound a
   // single chain on wide targets.
   auto sum0 = hn::Zero(d), sum1 = hn::Zero(d);
   size_t i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    const auto w0 = op(hn::PromoteTo(d, hn::LoadU(ds, x + i)));
-    const auto w1 = op(hn::PromoteTo(d, hn::LoadU(ds, x + i + N)));
+    const auto w0 = Weight<kGuard, kScaled>(hn::PromoteTo(d, hn::LoadU(ds, x + i)), vm, vs, wc);
+    const auto w1 = Weight<kGuard, kScaled>(hn::PromoteTo(d, hn::LoadU(ds, x + i + N)), vm, vs, wc);
     if (w != nullptr) {
       hn::StoreU(w0, d, w + i);
       hn::StoreU(w1, d, w + i + N);
@@ -79,9 +78,8 @@ double ExpWeightsLoop(const float* HWY_RESTRICT x, size_t n, double m, double s,
     for (size_t k = 0; k < 2 * N; ++k) {
       buf[k] = i + k < n ? x[i + k] : -std::numeric_limits<float>::infinity();
     }
-    const WeightOp<2, kScaled> tail(m, s);
-    const auto w0 = tail(hn::PromoteTo(d, hn::LoadU(ds, buf)));
-    const auto w1 = tail(hn::PromoteTo(d, hn::LoadU(ds, buf + N)));
+    const auto w0 = Weight<2, kScaled>(hn::PromoteTo(d, hn::LoadU(ds, buf)), vm, vs, wc);
+    const auto w1 = Weight<2, kScaled>(hn::PromoteTo(d, hn::LoadU(ds, buf + N)), vm, vs, wc);
     hn::StoreU(w0, d, out);
     hn::StoreU(w1, d, out + N);
     if (w != nullptr) {
