@@ -3,6 +3,12 @@
 // kernels, so the contract's special cases are the float ones), and rounded
 // once to the storage type on the way back.
 //
+// softmax of a row of up to kHalfRowBuffer entries off the special cases
+// takes float lanes instead (float_lanes_softmax): the contract gives 16-bit
+// results 2 ulp of their own type, so the argument is computed in float and
+// the exponential is a float polynomial, about half the float path's
+// operations (docs/performance.md).
+//
 // A row of up to kHalfRowBuffer entries is converted whole, computed in place
 // in the buffer by row_exec<float> and converted back: one exponential per
 // entry, as for float. A longer row runs compute_row over row_exec with
@@ -13,6 +19,9 @@
 // per thread.
 #include "src/half.hpp"
 
+#include <array>
+#include <atomic>
+#include <cmath>
 #include <vector>
 
 #include "src/checks.hpp"
@@ -23,6 +32,8 @@
 
 namespace kelvin::detail {
 namespace {
+
+std::atomic<bool> g_float_lanes{true};
 
 // This thread's float buffer, n <= kHalfRowBuffer entries.
 float* thread_buffer(std::size_t n) {
@@ -58,21 +69,90 @@ struct widened_rows {
 // The active target's kernels for rows of H.
 template <class H>
 struct half_context {
-  half_context(const target& t, int threads)
+  half_context(const target& t, int row_threads)
       : conv(half_kernels_for(t)),
-        whole(table<float>(t), threads),
-        chunked(table<float>(t), threads, widened_rows<H>{conv}) {}
+        f32(table<float>(t)),
+        threads(row_threads),
+        whole(table<float>(t), row_threads),
+        chunked(table<float>(t), row_threads, widened_rows<H>{conv}) {}
 
   const half_kernels& conv;
+  const kernel_table<float>& f32;
+  int threads;                           // per row
   row_exec<float> whole;                 // rows of up to kHalfRowBuffer entries, in a buffer
   row_exec<H, widened_rows<H>> chunked;  // longer rows
 };
+
+// softmax of the widened row b (n <= kHalfRowBuffer) into y in float lanes,
+// or false, having written nothing to y, for rows the float path must take:
+// the special cases (NaN, infinite max: compute_row), T outside [1e-30,
+// 1e30] (where 1 / T or (x - m) / T in float could overflow, underflow or
+// lose the true argument).
+//  - Sum: exp(max(t_i, -60)), a normal float; the clamp changes S (>= 1) by
+//    less than n e^-60, and float16 rounds the clamped entries' outputs
+//    (<= e^-60) to 0 as it would their true ones.
+//  - Output: e_i * (1 / S) when every t_i >= -60 or H is float16 (products
+//    >= e^-60 2^-18, normal floats); else (bfloat16 rows reaching its
+//    subnormal range, -inf masks) exp(t_i - log S) again, in the subnormal-
+//    safe exponential, so that masks give exact zeros and tiny outputs keep
+//    2 bfloat16 ulp.
+template <class H>
+bool float_lanes_softmax(const half_context<H>& k, float* b, H* y, std::size_t n, double t) {
+  if (n == 0 || !(t >= 1e-30 && t <= 1e30) || !half_float_lanes()) return false;
+  // Rows longer than a chunk: the chunks' sums merge in chunk order, so the
+  // results do not depend on the thread count (k.threads).
+  constexpr std::size_t kMaxChunks = kHalfRowBuffer / kChunk;
+  const std::size_t chunks = chunk_count(n);
+  const auto each = [&](auto&& f) {
+    if (chunks == 1) return f(std::size_t{0}, std::size_t{0}, n);
+    parallel_for(chunks, k.threads, [&](std::size_t c) { f(c, c * kChunk, chunk_size(n, c)); });
+  };
+  std::array<row_scan, kMaxChunks> scans;
+  each([&](std::size_t c, std::size_t o, std::size_t len) { scans[c] = k.f32.scan(b + o, len); });
+  const row_scan s = chunks == 1 ? scans[0] : merge_scans({scans.begin(), scans.begin() + chunks});
+  if (s.has_nan || !std::isfinite(s.max)) return false;
+  const double inv = 1.0 / t;
+  const auto m = static_cast<float>(s.max), inv_t = static_cast<float>(inv);
+  const bool tiny = std::is_same_v<H, bfloat16> && (s.low - s.max) * inv < -60;
+  std::array<double, kMaxChunks> part{};
+  each([&](std::size_t c, std::size_t o, std::size_t len) {
+    part[c] = k.conv.exp_sum(b + o, len, m, inv_t, !tiny);
+  });
+  double sum = 0;
+  for (std::size_t c = 0; c < chunks; ++c) sum += part[c];
+  const auto inv_s = static_cast<float>(1.0 / sum);
+  const auto log_s = static_cast<float>(std::log(sum));
+  each([&](std::size_t, std::size_t o, std::size_t len) {
+    if constexpr (std::is_same_v<H, bfloat16>) {
+      if (tiny) {
+        k.conv.exp_out_bf16(b + o, y + o, len, m, inv_t, log_s);
+      } else {
+        k.conv.scale_bf16(b + o, y + o, len, inv_s);
+      }
+    } else {
+      k.conv.scale_f16(b + o, y + o, len, inv_s);
+    }
+  });
+  return true;
+}
 
 // Computes a row of float values in b (n <= kHalfRowBuffer) in place, or its
 // reduction into *y, and rounds the results into y[a * ys].
 template <class H>
 void compute_buffer(family f, const half_context<H>& k, float* b, H* y, std::ptrdiff_t ys,
                     std::size_t n, double t, empty_row_policy policy) {
+  if (f == family::softmax) {
+    if (ys == 1) {
+      if (float_lanes_softmax(k, b, y, n, t)) return;
+    } else {
+      thread_local std::vector<H> out;
+      out.resize(n);
+      if (float_lanes_softmax(k, b, out.data(), n, t)) {
+        for (std::size_t a = 0; a < n; ++a) y[static_cast<std::ptrdiff_t>(a) * ys] = out[a];
+        return;
+      }
+    }
+  }
   if (is_reduction(f)) {
     float r = 0;
     compute_row(f, k.whole, b, &r, n, t, policy);
@@ -107,6 +187,9 @@ H* at(const axis_view<H>& v, std::size_t o, std::size_t i) {
 }
 
 }  // namespace
+
+void set_half_float_lanes(bool on) { g_float_lanes.store(on, std::memory_order_relaxed); }
+bool half_float_lanes() { return g_float_lanes.load(std::memory_order_relaxed); }
 
 template <half_storage H>
 void half_rows(family f, matrix_view<const H> x, H* y, std::size_t y_stride, const options& opt) {

@@ -147,10 +147,153 @@ void F32ToF16(const float* in, float16* out, size_t n) {
   for (; i < n; ++i) out[i] = float16(in[i]);
 }
 
+// ---- softmax in float lanes (bfloat16 / float16 rows) ---------------------------
+//
+// docs/contract.md allows 2 ulp of the storage type, so the argument is
+// computed in float ((b - m) * inv_t: relative error <= 3 * 2^-24) and the
+// exponential is a float polynomial: exp(t) = 2^k exp(r), k = round(t /
+// ln2), r = t - k ln2 (one FMA with ln2 rounded to float: |k| * 1.9e-9
+// absolute, at most 3e-7 for k >= -150), exp(r) by its degree-5 Taylor
+// polynomial on |r| <= ln2/2 (relative error <= 3.4e-6). All of this is below
+// 2^-17 relative: 0.004 bfloat16 ulp, 0.03 float16 ulp.
+
+// exp(t) for t in [-87, 0]: a normal float (2^k by an integer add).
+HWY_INLINE VF ExpPoly(VF t, VI* k) {
+  const DF df;
+  const DI di;
+  const VF magic = hn::Set(df, 0x1.8p23f);  // adding it rounds to an integer
+  const VF kf = hn::MulAdd(t, hn::Set(df, 0x1.715476p0f), magic);
+  *k = hn::Sub(hn::BitCast(di, kf), hn::BitCast(di, magic));
+  const VF r = hn::NegMulAdd(hn::Sub(kf, magic), hn::Set(df, 0x1.62e430p-1f), t);
+  VF p = hn::Set(df, 1.0f / 120);
+  p = hn::MulAdd(p, r, hn::Set(df, 1.0f / 24));
+  p = hn::MulAdd(p, r, hn::Set(df, 1.0f / 6));
+  p = hn::MulAdd(p, r, hn::Set(df, 0.5f));
+  p = hn::MulAdd(p, r, hn::Set(df, 1.0f));
+  return hn::MulAdd(p, r, hn::Set(df, 1.0f));  // in [0.70, 1.42]
+}
+
+HWY_INLINE VF ExpNormal(VF t) {
+  VI k;
+  const VF p = ExpPoly(t, &k);
+  const DI di;
+  return hn::BitCast(DF(), hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(k)));
+}
+
+// exp(t) for t in [-104, 0] rounded to float, subnormals included, with no
+// multiply on a subnormal: s = p 2^(k+64) is normal; below 2^-62 (results
+// below 2^-126) s + 2^-62 rounds s to a multiple of 2^-85, and its low bits
+// are the subnormal result's encoding (which runs on into the normal ones).
+HWY_INLINE VF ExpSubnormal(VF t) {
+  const DF df;
+  const DI di;
+  VI k;
+  const VF p = ExpPoly(t, &k);
+  const VI sb = hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::Add(k, hn::Set(di, 64))));
+  const VF s = hn::BitCast(df, sb);
+  const VF c = hn::Set(df, 0x1p-62f);
+  const VI normal = hn::Sub(sb, hn::Set(di, 64 << 23));
+  const VI sub = hn::Sub(hn::BitCast(di, hn::Add(s, c)), hn::BitCast(di, c));
+  return hn::BitCast(df, hn::IfThenElse(hn::RebindMask(di, hn::Lt(s, c)), sub, normal));
+}
+
+template <bool kStore>
+double ExpSumT(float* b, size_t n, float m, float inv_t) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  const VF vm = hn::Set(df, m), vi = hn::Set(df, inv_t), lo = hn::Set(df, -60.0f);
+  const auto e_of = [&](VF x) { return ExpNormal(hn::Max(hn::Mul(hn::Sub(x, vm), vi), lo)); };
+  double total = 0;
+  size_t i = 0;
+  // Blocks of 1024 entries: each float lane sums 1024 / (2 lanes) of them
+  // (32 on AVX-512, 128 on 4-lane targets), so its rounding errors stay below
+  // 2^-17 relative; blocks add up in double.
+  const size_t block = 1024;
+  while (i < n) {
+    const size_t end = n - i > block ? i + block : n;
+    VF a0 = hn::Zero(df), a1 = hn::Zero(df);
+    for (; i + 2 * lanes <= end; i += 2 * lanes) {
+      const VF e0 = e_of(hn::LoadU(df, b + i));
+      const VF e1 = e_of(hn::LoadU(df, b + i + lanes));
+      if (kStore) {
+        hn::StoreU(e0, df, b + i);
+        hn::StoreU(e1, df, b + i + lanes);
+      }
+      a0 = hn::Add(a0, e0);
+      a1 = hn::Add(a1, e1);
+    }
+    for (; i + lanes <= end; i += lanes) {
+      const VF e = e_of(hn::LoadU(df, b + i));
+      if (kStore) hn::StoreU(e, df, b + i);
+      a0 = hn::Add(a0, e);
+    }
+    if (i < end) {  // the tail through a buffer padded with m, masked off
+      HWY_ALIGN float tail[HWY_MAX_BYTES / sizeof(float)];
+      const size_t left = end - i;
+      for (size_t j = 0; j < lanes; ++j) tail[j] = j < left ? b[i + j] : m;
+      const VF e = hn::IfThenElseZero(hn::FirstN(df, left), e_of(hn::Load(df, tail)));
+      hn::Store(e, df, tail);
+      if (kStore) {
+        for (size_t j = 0; j < left; ++j) b[i + j] = tail[j];
+      }
+      a0 = hn::Add(a0, e);
+      i = end;
+    }
+    total += static_cast<double>(hn::GetLane(hn::SumOfLanes(df, hn::Add(a0, a1))));
+  }
+  return total;
+}
+
+double ExpSumF32(float* b, size_t n, float m, float inv_t, bool store) {
+  return store ? ExpSumT<true>(b, n, m, inv_t) : ExpSumT<false>(b, n, m, inv_t);
+}
+
+void ScaleBf16(const float* e, bfloat16* y, size_t n, float inv) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  const VF vi = hn::Set(df, inv);
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    hn::StoreU(RoundBf16(hn::Mul(hn::LoadU(df, e + i), vi)), D16(), Bits(y + i));
+  }
+  for (; i < n; ++i) y[i] = bfloat16(e[i] * inv);
+}
+
+void ScaleF16(const float* e, float16* y, size_t n, float inv) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  const VF vi = hn::Set(df, inv);
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    hn::StoreU(RoundF16(hn::Mul(hn::LoadU(df, e + i), vi)), D16(), Bits(y + i));
+  }
+  for (; i < n; ++i) y[i] = float16(e[i] * inv);
+}
+
+void ExpOutBf16(const float* b, bfloat16* y, size_t n, float m, float inv_t, float log_s) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  const VF vm = hn::Set(df, m), vi = hn::Set(df, inv_t), vl = hn::Set(df, log_s);
+  const VF lo = hn::Set(df, -104.0f);
+  const auto out = [&](VF x) {
+    return RoundBf16(ExpSubnormal(hn::Max(hn::Sub(hn::Mul(hn::Sub(x, vm), vi), vl), lo)));
+  };
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) hn::StoreU(out(hn::LoadU(df, b + i)), D16(), Bits(y + i));
+  if (i == n) return;
+  // The tail through buffers padded with m.
+  HWY_ALIGN float in[HWY_MAX_BYTES / sizeof(float)];
+  HWY_ALIGN std::uint16_t res[HWY_MAX_BYTES / sizeof(float)];
+  for (size_t j = 0; j < lanes; ++j) in[j] = i + j < n ? b[i + j] : m;
+  hn::Store(out(hn::Load(df, in)), D16(), res);
+  for (size_t j = 0; i + j < n; ++j) y[i + j] = bfloat16::from_bits(res[j]);
+}
+
 #undef KELVIN_HAVE_F16C
 
 const detail::half_kernels* HalfKernels() {
-  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16, &F16ToF32, &F32ToF16};
+  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16, &F16ToF32, &F32ToF16,
+                                      &ExpSumF32, &ScaleBf16, &ScaleF16, &ExpOutBf16};
   return &k;
 }
 
@@ -159,6 +302,9 @@ const detail::half_kernels* HalfKernels() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include <algorithm>
+#include <cmath>
+
 #include "src/kernels/target_list.h"
 namespace kelvin::detail {
 namespace {
@@ -176,7 +322,49 @@ void f32_to_f16(const float* in, float16* out, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) out[i] = float16(in[i]);
 }
 
-const half_kernels kScalarHalf{&bf16_to_f32, &f32_to_bf16, &f16_to_f32, &f32_to_f16};
+// The float-lane softmax's steps one entry at a time, with the vector
+// kernels' formulas (and so their error bounds).
+float exp_poly(float t, int* k) {
+  const float kf = std::nearbyint(t * 0x1.715476p0f);
+  *k = static_cast<int>(kf);
+  const float r = std::fma(-kf, 0x1.62e430p-1f, t);
+  float p = 1.0f / 120;
+  for (float c : {1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}) p = std::fma(p, r, c);
+  return p;
+}
+float exp_scalar(float t) {  // t in [-104, 0], subnormal results by ldexp
+  int k;
+  const float p = exp_poly(t, &k);
+  return std::ldexp(p, k);
+}
+double exp_sum(float* b, std::size_t n, float m, float inv_t, bool store) {
+  double total = 0;
+  for (std::size_t i = 0; i < n;) {
+    const std::size_t end = std::min(n, i + 128);  // float sums of <= 128 terms
+    float s = 0;
+    for (; i < end; ++i) {
+      const float e = exp_scalar(std::max((b[i] - m) * inv_t, -60.0f));
+      if (store) b[i] = e;
+      s += e;
+    }
+    total += s;
+  }
+  return total;
+}
+void scale_bf16(const float* e, bfloat16* y, std::size_t n, float inv) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = bfloat16(e[i] * inv);
+}
+void scale_f16(const float* e, float16* y, std::size_t n, float inv) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = float16(e[i] * inv);
+}
+void exp_out_bf16(const float* b, bfloat16* y, std::size_t n, float m, float inv_t, float log_s) {
+  for (std::size_t i = 0; i < n; ++i) {
+    y[i] = bfloat16(exp_scalar(std::max((b[i] - m) * inv_t - log_s, -104.0f)));
+  }
+}
+
+const half_kernels kScalarHalf{&bf16_to_f32, &f32_to_bf16, &f16_to_f32, &f32_to_f16,
+                               &exp_sum,     &scale_bf16,  &scale_f16,  &exp_out_bf16};
 
 }  // namespace
 
