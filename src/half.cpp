@@ -83,11 +83,11 @@ struct half_context {
   row_exec<H, widened_rows<H>> chunked;  // longer rows
 };
 
-// softmax of the widened row b (n <= kHalfRowBuffer) into y in float lanes,
-// or false, having written nothing to y, for rows the float path must take:
-// the special cases (NaN, infinite max: compute_row), T outside [1e-30,
-// 1e30] (where 1 / T or (x - m) / T in float could overflow, underflow or
-// lose the true argument).
+// softmax of the row x (n <= kHalfRowBuffer; y may be x) in float lanes, read
+// straight from storage, or false, having written nothing, for rows the
+// float path must take: the special cases (NaN, infinite max: compute_row),
+// and T outside [1e-30, 1e30] (where 1 / T or (x - m) / T in float could
+// overflow, underflow or lose the true argument).
 //  - Sum: exp(max(t_i, -60)), a normal float; the clamp changes S (>= 1) by
 //    less than n e^-60, and float16 rounds the clamped entries' outputs
 //    (<= e^-60) to 0 as it would their true ones.
@@ -96,11 +96,15 @@ struct half_context {
 //    subnormal range, -inf masks) exp(t_i - log S) again, in the subnormal-
 //    safe exponential, so that masks give exact zeros and tiny outputs keep
 //    2 bfloat16 ulp.
+// Rows longer than a chunk run chunk by chunk on k.threads threads, their
+// sums merged in chunk order: the results do not depend on the thread count.
 template <class H>
-bool float_lanes_softmax(const half_context<H>& k, float* b, H* y, std::size_t n, double t) {
-  if (n == 0 || !(t >= 1e-30 && t <= 1e30) || !half_float_lanes()) return false;
-  // Rows longer than a chunk: the chunks' sums merge in chunk order, so the
-  // results do not depend on the thread count (k.threads).
+bool float_lanes_softmax(const half_context<H>& k, const H* x, H* y, std::size_t n, double t,
+                         const H* next) {
+  if (n == 0 || n > kHalfRowBuffer || !(t >= 1e-30 && t <= 1e30) || !half_float_lanes()) {
+    return false;
+  }
+  constexpr bool kBf16 = std::is_same_v<H, bfloat16>;
   constexpr std::size_t kMaxChunks = kHalfRowBuffer / kChunk;
   const std::size_t chunks = chunk_count(n);
   const auto each = [&](auto&& f) {
@@ -108,29 +112,42 @@ bool float_lanes_softmax(const half_context<H>& k, float* b, H* y, std::size_t n
     parallel_for(chunks, k.threads, [&](std::size_t c) { f(c, c * kChunk, chunk_size(n, c)); });
   };
   std::array<row_scan, kMaxChunks> scans;
-  each([&](std::size_t c, std::size_t o, std::size_t len) { scans[c] = k.f32.scan(b + o, len); });
+  each([&](std::size_t c, std::size_t o, std::size_t len) {
+    if constexpr (kBf16) {
+      scans[c] = k.conv.scan_bf16(x + o, len);
+    } else {
+      scans[c] = k.conv.scan_f16(x + o, len);
+    }
+  });
   const row_scan s = chunks == 1 ? scans[0] : merge_scans({scans.begin(), scans.begin() + chunks});
   if (s.has_nan || !std::isfinite(s.max)) return false;
   const double inv = 1.0 / t;
   const auto m = static_cast<float>(s.max), inv_t = static_cast<float>(inv);
-  const bool tiny = std::is_same_v<H, bfloat16> && (s.low - s.max) * inv < -60;
+  const bool tiny = kBf16 && (s.low - s.max) * inv < -60;
+  float* e = tiny ? nullptr : thread_buffer(n);
   std::array<double, kMaxChunks> part{};
   each([&](std::size_t c, std::size_t o, std::size_t len) {
-    part[c] = k.conv.exp_sum(b + o, len, m, inv_t, !tiny);
+    float* eo = e == nullptr ? nullptr : e + o;
+    const H* pf = next == nullptr ? nullptr : next + o;
+    if constexpr (kBf16) {
+      part[c] = k.conv.exp_sum_bf16(x + o, eo, len, m, inv_t, pf);
+    } else {
+      part[c] = k.conv.exp_sum_f16(x + o, eo, len, m, inv_t, pf);
+    }
   });
   double sum = 0;
   for (std::size_t c = 0; c < chunks; ++c) sum += part[c];
   const auto inv_s = static_cast<float>(1.0 / sum);
-  const auto log_s = static_cast<float>(std::log(sum));
+  const auto log_s = tiny ? static_cast<float>(std::log(sum)) : 0.0f;
   each([&](std::size_t, std::size_t o, std::size_t len) {
-    if constexpr (std::is_same_v<H, bfloat16>) {
+    if constexpr (kBf16) {
       if (tiny) {
-        k.conv.exp_out_bf16(b + o, y + o, len, m, inv_t, log_s);
+        k.conv.exp_out_bf16(x + o, y + o, len, m, inv_t, log_s);
       } else {
-        k.conv.scale_bf16(b + o, y + o, len, inv_s);
+        k.conv.scale_bf16(e + o, y + o, len, inv_s);
       }
     } else {
-      k.conv.scale_f16(b + o, y + o, len, inv_s);
+      k.conv.scale_f16(e + o, y + o, len, inv_s);
     }
   });
   return true;
@@ -141,18 +158,6 @@ bool float_lanes_softmax(const half_context<H>& k, float* b, H* y, std::size_t n
 template <class H>
 void compute_buffer(family f, const half_context<H>& k, float* b, H* y, std::ptrdiff_t ys,
                     std::size_t n, double t, empty_row_policy policy) {
-  if (f == family::softmax) {
-    if (ys == 1) {
-      if (float_lanes_softmax(k, b, y, n, t)) return;
-    } else {
-      thread_local std::vector<H> out;
-      out.resize(n);
-      if (float_lanes_softmax(k, b, out.data(), n, t)) {
-        for (std::size_t a = 0; a < n; ++a) y[static_cast<std::ptrdiff_t>(a) * ys] = out[a];
-        return;
-      }
-    }
-  }
   if (is_reduction(f)) {
     float r = 0;
     compute_row(f, k.whole, b, &r, n, t, policy);
@@ -170,7 +175,8 @@ void compute_buffer(family f, const half_context<H>& k, float* b, H* y, std::ptr
 // One contiguous row (y: the row, or the one reduced value).
 template <class H>
 void half_row(family f, const half_context<H>& k, const H* x, H* y, std::size_t n, double t,
-              empty_row_policy policy) {
+              empty_row_policy policy, const H* next = nullptr) {
+  if (f == family::softmax && float_lanes_softmax(k, x, y, n, t, next)) return;
   if (n > kHalfRowBuffer) {
     compute_row(f, k.chunked, x, y, n, t, policy);
     return;
@@ -201,7 +207,8 @@ void half_rows(family f, matrix_view<const H> x, H* y, std::size_t y_stride, con
   const half_context<H> k(active_target(), inner);
   parallel_for(x.rows, threads, [&](std::size_t r) {
     H* yr = is_reduction(f) ? y + r : y + r * y_stride;
-    half_row(f, k, x.row(r), yr, x.cols, temperature_of_row(opt, r), opt.empty_row);
+    const H* next = r + 1 < x.rows ? x.row(r + 1) : nullptr;  // prefetched meanwhile
+    half_row(f, k, x.row(r), yr, x.cols, temperature_of_row(opt, r), opt.empty_row, next);
   });
 }
 
@@ -220,8 +227,9 @@ void half_axis(family f, axis_view<const H> x, axis_view<H> y, const options& op
       half_row(f, k, xs, ys, n, t, opt.empty_row);
       return;
     }
-    // Strided: gathered (which also makes x == y safe), computed, scattered.
-    if (n <= kHalfRowBuffer) {
+    // Strided: gathered (which also makes x == y safe), computed, scattered
+    // (softmax as H, for its float lanes).
+    if (n <= kHalfRowBuffer && f != family::softmax) {
       float* b = thread_buffer(n);
       for (std::size_t a = 0; a < n; ++a) {
         b[a] = static_cast<float>(xs[static_cast<std::ptrdiff_t>(a) * x.axis_stride]);

@@ -8,10 +8,13 @@
 // F16C, whose conversions round the same way (in any MXCSR mode).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "src/kernels/half.cpp"
+#include <hwy/cache_control.h>
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kelvin/half.hpp"
 #include "src/kernels/half.hpp"
@@ -197,12 +200,62 @@ HWY_INLINE VF ExpSubnormal(VF t) {
   return hn::BitCast(df, hn::IfThenElse(hn::RebindMask(di, hn::Lt(s, c)), sub, normal));
 }
 
-template <bool kStore>
-double ExpSumT(float* b, size_t n, float m, float inv_t) {
+// A vector of 16-bit entries widened (NaN payloads are not quieted: a row
+// with a NaN leaves the float lanes after the scan).
+HWY_INLINE VF Widen(const bfloat16* p) {
+  return hn::BitCast(DF(), hn::ShiftLeft<16>(hn::PromoteTo(DU(), hn::LoadU(D16(), Bits(p)))));
+}
+HWY_INLINE VF Widen(const float16* p) { return LoadF16(Bits(p)); }
+
+// The first n < lanes entries of p widened, the rest `pad`.
+template <class H>
+HWY_INLINE VF WidenTail(const H* p, size_t n, float pad) {
+  HWY_ALIGN float tail[HWY_MAX_BYTES / sizeof(float)];
+  for (size_t j = 0; j < hn::Lanes(DF()); ++j) tail[j] = j < n ? static_cast<float>(p[j]) : pad;
+  return hn::Load(DF(), tail);
+}
+
+// The float row scan of 16-bit entries: max, min and NaN (an entry's bits
+// without the sign above infinity's), straight from storage.
+template <class H>
+detail::row_scan ScanT(const H* x, size_t n) {
+  const DF df;
+  const DU du;
+  const size_t lanes = hn::Lanes(df);
+  constexpr std::uint32_t kInfBits = std::is_same_v<H, bfloat16> ? 0x7f80u : 0x7c00u;
+  VF hi = hn::Set(df, -HUGE_VALF), lo = hn::Set(df, HUGE_VALF);
+  VU bits = hn::Zero(du);
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const VU h = hn::PromoteTo(du, hn::LoadU(D16(), Bits(x + i)));
+    bits = hn::Max(bits, hn::And(h, hn::Set(du, 0x7fffu)));
+    const VF v = std::is_same_v<H, bfloat16> ? hn::BitCast(df, hn::ShiftLeft<16>(h)) : Widen(x + i);
+    hi = hn::Max(hi, v);
+    lo = hn::Min(lo, v);
+  }
+  detail::row_scan s;
+  s.has_nan = hn::GetLane(hn::MaxOfLanes(du, bits)) > kInfBits;
+  float mx = hn::GetLane(hn::MaxOfLanes(df, hi)), mn = hn::GetLane(hn::MinOfLanes(df, lo));
+  for (; i < n; ++i) {
+    const float v = static_cast<float>(x[i]);
+    s.has_nan = s.has_nan || std::isnan(v);
+    mx = std::max(mx, v);
+    mn = std::min(mn, v);
+  }
+  s.max = mx;
+  s.min = s.low = mn;
+  return s;
+}
+
+detail::row_scan ScanBf16(const bfloat16* x, size_t n) { return ScanT(x, n); }
+detail::row_scan ScanF16(const float16* x, size_t n) { return ScanT(x, n); }
+
+template <class H>
+double ExpSumT(const H* x, float* e, size_t n, float m, float inv_t, const char* pf) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
   const VF vm = hn::Set(df, m), vi = hn::Set(df, inv_t), lo = hn::Set(df, -60.0f);
-  const auto e_of = [&](VF x) { return ExpNormal(hn::Max(hn::Mul(hn::Sub(x, vm), vi), lo)); };
+  const auto e_of = [&](VF v) { return ExpNormal(hn::Max(hn::Mul(hn::Sub(v, vm), vi), lo)); };
   double total = 0;
   size_t i = 0;
   // Blocks of 1024 entries: each float lane sums 1024 / (2 lanes) of them
@@ -213,30 +266,33 @@ double ExpSumT(float* b, size_t n, float m, float inv_t) {
     const size_t end = n - i > block ? i + block : n;
     VF a0 = hn::Zero(df), a1 = hn::Zero(df);
     for (; i + 2 * lanes <= end; i += 2 * lanes) {
-      const VF e0 = e_of(hn::LoadU(df, b + i));
-      const VF e1 = e_of(hn::LoadU(df, b + i + lanes));
-      if (kStore) {
-        hn::StoreU(e0, df, b + i);
-        hn::StoreU(e1, df, b + i + lanes);
+      if (pf != nullptr) {  // 2 bytes per entry of the next row
+        hwy::Prefetch(pf);
+        pf += 4 * lanes;
+      }
+      const VF e0 = e_of(Widen(x + i));
+      const VF e1 = e_of(Widen(x + i + lanes));
+      if (e != nullptr) {
+        hn::StoreU(e0, df, e + i);
+        hn::StoreU(e1, df, e + i + lanes);
       }
       a0 = hn::Add(a0, e0);
       a1 = hn::Add(a1, e1);
     }
     for (; i + lanes <= end; i += lanes) {
-      const VF e = e_of(hn::LoadU(df, b + i));
-      if (kStore) hn::StoreU(e, df, b + i);
-      a0 = hn::Add(a0, e);
+      const VF e0 = e_of(Widen(x + i));
+      if (e != nullptr) hn::StoreU(e0, df, e + i);
+      a0 = hn::Add(a0, e0);
     }
-    if (i < end) {  // the tail through a buffer padded with m, masked off
-      HWY_ALIGN float tail[HWY_MAX_BYTES / sizeof(float)];
+    if (i < end) {  // the tail padded with m, masked off
       const size_t left = end - i;
-      for (size_t j = 0; j < lanes; ++j) tail[j] = j < left ? b[i + j] : m;
-      const VF e = hn::IfThenElseZero(hn::FirstN(df, left), e_of(hn::Load(df, tail)));
-      hn::Store(e, df, tail);
-      if (kStore) {
-        for (size_t j = 0; j < left; ++j) b[i + j] = tail[j];
+      const VF e0 = hn::IfThenElseZero(hn::FirstN(df, left), e_of(WidenTail(x + i, left, m)));
+      if (e != nullptr) {
+        HWY_ALIGN float tail[HWY_MAX_BYTES / sizeof(float)];
+        hn::Store(e0, df, tail);
+        for (size_t j = 0; j < left; ++j) e[i + j] = tail[j];
       }
-      a0 = hn::Add(a0, e);
+      a0 = hn::Add(a0, e0);
       i = end;
     }
     total += static_cast<double>(hn::GetLane(hn::SumOfLanes(df, hn::Add(a0, a1))));
@@ -244,8 +300,20 @@ double ExpSumT(float* b, size_t n, float m, float inv_t) {
   return total;
 }
 
-double ExpSumF32(float* b, size_t n, float m, float inv_t, bool store) {
-  return store ? ExpSumT<true>(b, n, m, inv_t) : ExpSumT<false>(b, n, m, inv_t);
+double ExpSumBf16(const bfloat16* x, float* e, size_t n, float m, float inv_t, const void* next) {
+  return ExpSumT(x, e, n, m, inv_t, static_cast<const char*>(next));
+}
+double ExpSumF16(const float16* x, float* e, size_t n, float m, float inv_t, const void* next) {
+  return ExpSumT(x, e, n, m, inv_t, static_cast<const char*>(next));
+}
+
+// RoundBf16 for values known not to be NaN (the products of the scale pass).
+HWY_INLINE hn::Vec<D16> RoundBf16Number(VF v) {
+  const DU du;
+  const VU u = hn::BitCast(du, v);
+  const VU odd = hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1u));
+  const VU rounded = hn::ShiftRight<16>(hn::Add(u, hn::Add(hn::Set(du, 0x7fffu), odd)));
+  return Narrow(hn::BitCast(DI(), rounded));
 }
 
 void ScaleBf16(const float* e, bfloat16* y, size_t n, float inv) {
@@ -254,7 +322,7 @@ void ScaleBf16(const float* e, bfloat16* y, size_t n, float inv) {
   const VF vi = hn::Set(df, inv);
   size_t i = 0;
   for (; i + lanes <= n; i += lanes) {
-    hn::StoreU(RoundBf16(hn::Mul(hn::LoadU(df, e + i), vi)), D16(), Bits(y + i));
+    hn::StoreU(RoundBf16Number(hn::Mul(hn::LoadU(df, e + i), vi)), D16(), Bits(y + i));
   }
   for (; i < n; ++i) y[i] = bfloat16(e[i] * inv);
 }
@@ -270,30 +338,28 @@ void ScaleF16(const float* e, float16* y, size_t n, float inv) {
   for (; i < n; ++i) y[i] = float16(e[i] * inv);
 }
 
-void ExpOutBf16(const float* b, bfloat16* y, size_t n, float m, float inv_t, float log_s) {
+void ExpOutBf16(const bfloat16* x, bfloat16* y, size_t n, float m, float inv_t, float log_s) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
   const VF vm = hn::Set(df, m), vi = hn::Set(df, inv_t), vl = hn::Set(df, log_s);
   const VF lo = hn::Set(df, -104.0f);
-  const auto out = [&](VF x) {
-    return RoundBf16(ExpSubnormal(hn::Max(hn::Sub(hn::Mul(hn::Sub(x, vm), vi), vl), lo)));
+  const auto out = [&](VF v) {
+    return RoundBf16Number(ExpSubnormal(hn::Max(hn::Sub(hn::Mul(hn::Sub(v, vm), vi), vl), lo)));
   };
-  size_t i = 0;
-  for (; i + lanes <= n; i += lanes) hn::StoreU(out(hn::LoadU(df, b + i)), D16(), Bits(y + i));
+  size_t i = 0;  // y may be x: each vector is read before it is written
+  for (; i + lanes <= n; i += lanes) hn::StoreU(out(Widen(x + i)), D16(), Bits(y + i));
   if (i == n) return;
-  // The tail through buffers padded with m.
-  HWY_ALIGN float in[HWY_MAX_BYTES / sizeof(float)];
   HWY_ALIGN std::uint16_t res[HWY_MAX_BYTES / sizeof(float)];
-  for (size_t j = 0; j < lanes; ++j) in[j] = i + j < n ? b[i + j] : m;
-  hn::Store(out(hn::Load(df, in)), D16(), res);
+  hn::Store(out(WidenTail(x + i, n - i, m)), D16(), res);
   for (size_t j = 0; i + j < n; ++j) y[i + j] = bfloat16::from_bits(res[j]);
 }
 
 #undef KELVIN_HAVE_F16C
 
 const detail::half_kernels* HalfKernels() {
-  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16, &F16ToF32, &F32ToF16,
-                                      &ExpSumF32, &ScaleBf16, &ScaleF16, &ExpOutBf16};
+  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16, &F16ToF32,   &F32ToF16,
+                                      &ScanBf16,  &ScanF16,   &ExpSumBf16, &ExpSumF16,
+                                      &ScaleBf16, &ScaleF16,  &ExpOutBf16};
   return &k;
 }
 
@@ -337,15 +403,27 @@ float exp_scalar(float t) {  // t in [-104, 0], subnormal results by ldexp
   const float p = exp_poly(t, &k);
   return std::ldexp(p, k);
 }
-double exp_sum(float* b, std::size_t n, float m, float inv_t, bool store) {
+template <class H>
+row_scan scan(const H* x, std::size_t n) {
+  row_scan s{.max = -HUGE_VAL, .min = HUGE_VAL, .low = HUGE_VAL, .has_nan = false};
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = static_cast<float>(x[i]);
+    s.has_nan = s.has_nan || std::isnan(v);
+    s.max = std::fmax(s.max, v);
+    s.min = s.low = std::fmin(s.low, v);
+  }
+  return s;
+}
+template <class H>
+double exp_sum(const H* x, float* e, std::size_t n, float m, float inv_t, const void*) {
   double total = 0;
   for (std::size_t i = 0; i < n;) {
     const std::size_t end = std::min(n, i + 128);  // float sums of <= 128 terms
     float s = 0;
     for (; i < end; ++i) {
-      const float e = exp_scalar(std::max((b[i] - m) * inv_t, -60.0f));
-      if (store) b[i] = e;
-      s += e;
+      const float v = exp_scalar(std::max((static_cast<float>(x[i]) - m) * inv_t, -60.0f));
+      if (e != nullptr) e[i] = v;
+      s += v;
     }
     total += s;
   }
@@ -357,14 +435,18 @@ void scale_bf16(const float* e, bfloat16* y, std::size_t n, float inv) {
 void scale_f16(const float* e, float16* y, std::size_t n, float inv) {
   for (std::size_t i = 0; i < n; ++i) y[i] = float16(e[i] * inv);
 }
-void exp_out_bf16(const float* b, bfloat16* y, std::size_t n, float m, float inv_t, float log_s) {
+void exp_out_bf16(const bfloat16* x, bfloat16* y, std::size_t n, float m, float inv_t,
+                  float log_s) {
   for (std::size_t i = 0; i < n; ++i) {
-    y[i] = bfloat16(exp_scalar(std::max((b[i] - m) * inv_t - log_s, -104.0f)));
+    const float t = (static_cast<float>(x[i]) - m) * inv_t - log_s;
+    y[i] = bfloat16(exp_scalar(std::max(t, -104.0f)));
   }
 }
 
-const half_kernels kScalarHalf{&bf16_to_f32, &f32_to_bf16, &f16_to_f32, &f32_to_f16,
-                               &exp_sum,     &scale_bf16,  &scale_f16,  &exp_out_bf16};
+const half_kernels kScalarHalf{&bf16_to_f32,       &f32_to_bf16,      &f16_to_f32,
+                               &f32_to_f16,        &scan<bfloat16>,   &scan<float16>,
+                               &exp_sum<bfloat16>, &exp_sum<float16>, &scale_bf16,
+                               &scale_f16,         &exp_out_bf16};
 
 }  // namespace
 

@@ -16,19 +16,27 @@ struct half_kernels {
   void (*f16_to_f32)(const float16* in, float* out, std::size_t n);
   void (*f32_to_f16)(const float* in, float16* out, std::size_t n);
 
-  // softmax of 16-bit rows in float lanes (src/half.cpp's float_lanes_softmax;
-  // docs/contract.md: 2 ulp of the storage type). b holds the widened row.
-  // sum_i exp(max(t_i, -60)) with t_i = (b_i - m) * inv_t in float, summed in
-  // float over blocks of 1024 entries and in double across blocks; when
-  // `store`, the exponentials replace b_i (each >= e^-60, a normal float).
-  double (*exp_sum)(float* b, std::size_t n, float m, float inv_t, bool store);
+  // softmax of 16-bit rows in float lanes, read straight from storage
+  // (src/half.cpp's float_lanes_softmax; docs/contract.md: 2 ulp of the
+  // storage type).
+  // The float row scan of x (min = low).
+  row_scan (*scan_bf16)(const bfloat16* x, std::size_t n);
+  row_scan (*scan_f16)(const float16* x, std::size_t n);
+  // sum_i exp(max(t_i, -60)) with t_i = (x_i - m) * inv_t in float, summed in
+  // float over blocks of 1024 entries and in double across blocks; e (or
+  // null) receives the exponentials (each >= e^-60, a normal float). `next`
+  // (or null): the next row of n entries, prefetched into L2 meanwhile.
+  double (*exp_sum_bf16)(const bfloat16* x, float* e, std::size_t n, float m, float inv_t,
+                         const void* next);
+  double (*exp_sum_f16)(const float16* x, float* e, std::size_t n, float m, float inv_t,
+                        const void* next);
   // y_i = e_i * inv rounded to the storage type (inv >= 2^-18, e_i >= e^-60:
   // every product is a normal float).
   void (*scale_bf16)(const float* e, bfloat16* y, std::size_t n, float inv);
   void (*scale_f16)(const float* e, float16* y, std::size_t n, float inv);
-  // y_i = exp((b_i - m) * inv_t - log_s) rounded to bfloat16, subnormal
-  // results included, computed without multiplies on subnormals.
-  void (*exp_out_bf16)(const float* b, bfloat16* y, std::size_t n, float m, float inv_t,
+  // y_i = exp((x_i - m) * inv_t - log_s) rounded to bfloat16, subnormal
+  // results included, computed without multiplies on subnormals (y may be x).
+  void (*exp_out_bf16)(const bfloat16* x, bfloat16* y, std::size_t n, float m, float inv_t,
                        float log_s);
 };
 
