@@ -122,17 +122,21 @@ bool float_lanes_softmax(const half_context<H>& k, const H* x, H* y, std::size_t
   const row_scan s = chunks == 1 ? scans[0] : merge_scans({scans.begin(), scans.begin() + chunks});
   if (s.has_nan || !std::isfinite(s.max)) return false;
   const double inv = 1.0 / t;
-  const auto m = static_cast<float>(s.max), inv_t = static_cast<float>(inv);
-  const bool tiny = kBf16 && (s.low - s.max) * inv < -60;
+  half_args a;
+  a.m = static_cast<float>(s.max);
+  a.inv_t = static_cast<float>(inv);
+  a.clamp = (s.low - s.max) * inv < -60;
+  a.fma = !a.clamp && std::fmax(std::fabs(s.max), std::fabs(s.low)) * inv <= 256;
+  const bool tiny = kBf16 && a.clamp;
   float* e = tiny ? nullptr : thread_buffer(n);
   std::array<double, kMaxChunks> part{};
   each([&](std::size_t c, std::size_t o, std::size_t len) {
     float* eo = e == nullptr ? nullptr : e + o;
     const H* pf = next == nullptr ? nullptr : next + o;
     if constexpr (kBf16) {
-      part[c] = k.conv.exp_sum_bf16(x + o, eo, len, m, inv_t, pf);
+      part[c] = k.conv.exp_sum_bf16(x + o, eo, len, a, pf);
     } else {
-      part[c] = k.conv.exp_sum_f16(x + o, eo, len, m, inv_t, pf);
+      part[c] = k.conv.exp_sum_f16(x + o, eo, len, a, pf);
     }
   });
   double sum = 0;
@@ -142,7 +146,7 @@ bool float_lanes_softmax(const half_context<H>& k, const H* x, H* y, std::size_t
   each([&](std::size_t, std::size_t o, std::size_t len) {
     if constexpr (kBf16) {
       if (tiny) {
-        k.conv.exp_out_bf16(x + o, y + o, len, m, inv_t, log_s);
+        k.conv.exp_out_bf16(x + o, y + o, len, a.m, a.inv_t, log_s);
       } else {
         k.conv.scale_bf16(e + o, y + o, len, inv_s);
       }

@@ -10,6 +10,14 @@
 
 namespace kelvin::detail {
 
+// Row constants of the float-lane exponential pass (src/half.cpp).
+struct half_args {
+  float m = 0;         // the row max
+  float inv_t = 1;     // 1 / T rounded to float
+  bool clamp = false;  // some argument is below -60: clamped there
+  bool fma = false;    // |x| / T <= 256 on the row: t = x * inv_t - m * inv_t by one FMA
+};
+
 struct half_kernels {
   void (*bf16_to_f32)(const bfloat16* in, float* out, std::size_t n);
   void (*f32_to_bf16)(const float* in, bfloat16* out, std::size_t n);
@@ -22,13 +30,14 @@ struct half_kernels {
   // The float row scan of x (min = low).
   row_scan (*scan_bf16)(const bfloat16* x, std::size_t n);
   row_scan (*scan_f16)(const float16* x, std::size_t n);
-  // sum_i exp(max(t_i, -60)) with t_i = (x_i - m) * inv_t in float, summed in
+  // sum_i exp(max(t_i, -60)) with t_i = (x_i - m) * inv_t in float (the
+  // clamp only where a.clamp; see half_args for the FMA form), summed in
   // float over blocks of 1024 entries and in double across blocks; e (or
   // null) receives the exponentials (each >= e^-60, a normal float). `next`
   // (or null): the next row of n entries, prefetched into L2 meanwhile.
-  double (*exp_sum_bf16)(const bfloat16* x, float* e, std::size_t n, float m, float inv_t,
+  double (*exp_sum_bf16)(const bfloat16* x, float* e, std::size_t n, const half_args& a,
                          const void* next);
-  double (*exp_sum_f16)(const float16* x, float* e, std::size_t n, float m, float inv_t,
+  double (*exp_sum_f16)(const float16* x, float* e, std::size_t n, const half_args& a,
                         const void* next);
   // y_i = e_i * inv rounded to the storage type (inv >= 2^-18, e_i >= e^-60:
   // every product is a normal float).
