@@ -88,14 +88,16 @@ struct half_context {
 // float path must take: the special cases (NaN, infinite max: compute_row),
 // and T outside [1e-30, 1e30] (where 1 / T or (x - m) / T in float could
 // overflow, underflow or lose the true argument).
-//  - Sum: exp(max(t_i, -60)), a normal float; the clamp changes S (>= 1) by
-//    less than n e^-60, and float16 rounds the clamped entries' outputs
-//    (<= e^-60) to 0 as it would their true ones.
-//  - Output: e_i * (1 / S) when every t_i >= -60 or H is float16 (products
-//    >= e^-60 2^-18, normal floats); else (bfloat16 rows reaching its
-//    subnormal range, -inf masks) exp(t_i - log S) again, in the subnormal-
-//    safe exponential, so that masks give exact zeros and tiny outputs keep
-//    2 bfloat16 ulp.
+//  - float16, or bfloat16 rows whose arguments are all >= -60: exp(t_i),
+//    clamped at -60 where some argument is below (float16 rounds those
+//    outputs, <= e^-60, to 0 as it would the true ones; S >= 1 moves by
+//    less than n e^-60), then e_i * (1 / S): every product >= e^-60 2^-18 is
+//    a normal float.
+//  - Other bfloat16 rows (outputs down into its subnormal range, -inf
+//    masks): exp(t_i) 2^64, clamped at -104 (outputs below e^-104 round to
+//    0), a normal float; the product by 2^64 / S' is the output times 2^64,
+//    and its 2^-64 is applied by integer operations (no multiply on a
+//    subnormal: docs/performance.md).
 // Rows longer than a chunk run chunk by chunk on k.threads threads, their
 // sums merged in chunk order: the results do not depend on the thread count.
 template <class H>
@@ -125,13 +127,15 @@ bool float_lanes_softmax(const half_context<H>& k, const H* x, H* y, std::size_t
   half_args a;
   a.m = static_cast<float>(s.max);
   a.inv_t = static_cast<float>(inv);
-  a.clamp = (s.low - s.max) * inv < -60;
+  const double low_arg = (s.low - s.max) * inv;  // -inf with masks
+  a.scaled = kBf16 && low_arg < -60;
+  a.floor = a.scaled ? -104.0f : -60.0f;
+  a.clamp = low_arg < a.floor;
   a.fma = !a.clamp && std::fmax(std::fabs(s.max), std::fabs(s.low)) * inv <= 256;
-  const bool tiny = kBf16 && a.clamp;
-  float* e = tiny ? nullptr : thread_buffer(n);
+  float* e = thread_buffer(n);
   std::array<double, kMaxChunks> part{};
   each([&](std::size_t c, std::size_t o, std::size_t len) {
-    float* eo = e == nullptr ? nullptr : e + o;
+    float* eo = e + o;
     const H* pf = next == nullptr ? nullptr : next + o;
     if constexpr (kBf16) {
       part[c] = k.conv.exp_sum_bf16(x + o, eo, len, a, pf);
@@ -141,15 +145,11 @@ bool float_lanes_softmax(const half_context<H>& k, const H* x, H* y, std::size_t
   });
   double sum = 0;
   for (std::size_t c = 0; c < chunks; ++c) sum += part[c];
-  const auto inv_s = static_cast<float>(1.0 / sum);
-  const auto log_s = tiny ? static_cast<float>(std::log(sum)) : 0.0f;
+  // scaled: sum is S 2^64, and 2^64 / sum = 1 / S carries the 2^64 back.
+  const auto inv_s = static_cast<float>((a.scaled ? 0x1p64 : 1.0) / sum);
   each([&](std::size_t, std::size_t o, std::size_t len) {
     if constexpr (kBf16) {
-      if (tiny) {
-        k.conv.exp_out_bf16(x + o, y + o, len, a.m, a.inv_t, log_s);
-      } else {
-        k.conv.scale_bf16(e + o, y + o, len, inv_s);
-      }
+      k.conv.scale_bf16(e + o, y + o, len, inv_s, a.scaled);
     } else {
       k.conv.scale_f16(e + o, y + o, len, inv_s);
     }

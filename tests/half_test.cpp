@@ -714,6 +714,12 @@ void accuracy_sweep() {
       EXPECT_GT(f(r.p[probe]), 0.0f);
       EXPECT_LT(f(r.p[probe]), std::ldexp(1.0f, format<H>::emin));
     }
+    // The same with masks and entries below the clamps (-60, -104 for
+    // bfloat16's scaled path), at T where the FMA argument applies and not.
+    v.push_back(-kInf);
+    v.push_back(-deep * 1.6);
+    v.push_back(-deep * 1.1);
+    for (double t : {1.0, 0.5, 3.0}) check_accuracy(as<H>(v), t, w, "subnormal+mask");
   }
   // Values where exp overflows, near the format's max, tiny and huge T.
   {

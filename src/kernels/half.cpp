@@ -166,47 +166,44 @@ constexpr float kLog2e = 0x1.715476p0f, kLn2 = 0x1.62e430p-1f;
 constexpr float kC0 = 0x1.ffffe8p-1f, kC1 = 0x1.fffb34p-1f, kC2 = 0x1.0005b6p-1f,
                 kC3 = 0x1.57e090p-3f, kC4 = 0x1.53a090p-5f;
 
-// exp(r) 2^-k in [0.70, 1.42], and kf = k + 1.5 * 2^23 (its low bits are k).
+// exp(r) 2^-k in [0.70, 1.42] (kScaled: times 2^64, folded exactly into the
+// coefficients), and kf = k + 1.5 * 2^23 (its low bits are k).
+template <bool kScaled>
 HWY_INLINE VF ExpPoly(VF t, VF* kf) {
   const DF df;
+  const float s = kScaled ? 0x1p64f : 1.0f;
   const VF magic = hn::Set(df, 0x1.8p23f);  // adding it rounds to an integer
   *kf = hn::MulAdd(t, hn::Set(df, kLog2e), magic);
   const VF r = hn::NegMulAdd(hn::Sub(*kf, magic), hn::Set(df, kLn2), t);
-  VF p = hn::MulAdd(hn::Set(df, kC4), r, hn::Set(df, kC3));
-  p = hn::MulAdd(p, r, hn::Set(df, kC2));
-  p = hn::MulAdd(p, r, hn::Set(df, kC1));
-  return hn::MulAdd(p, r, hn::Set(df, kC0));
+  VF p = hn::MulAdd(hn::Set(df, kC4 * s), r, hn::Set(df, kC3 * s));
+  p = hn::MulAdd(p, r, hn::Set(df, kC2 * s));
+  p = hn::MulAdd(p, r, hn::Set(df, kC1 * s));
+  return hn::MulAdd(p, r, hn::Set(df, kC0 * s));
 }
 
-HWY_INLINE VI KOf(VF kf) {
-  const DI di;
-  return hn::Sub(hn::BitCast(di, kf), hn::BitCast(di, hn::Set(DF(), 0x1.8p23f)));
-}
-
-// exp(t) for t in [-87, 0]: a normal float. 2^k by an integer add of
-// bits(kf) << 23, which is k << 23 (the magic's bits vanish in the shift).
+// exp(t) (kScaled: exp(t) 2^64) for t in [-86, 0] (kScaled: [-104, 0]): a
+// normal float. 2^k by an integer add of bits(kf) << 23, which is k << 23
+// (the magic's bits vanish in the shift).
+template <bool kScaled>
 HWY_INLINE VF ExpNormal(VF t) {
   VF kf;
-  const VF p = ExpPoly(t, &kf);
+  const VF p = ExpPoly<kScaled>(t, &kf);
   const DI di;
   return hn::BitCast(DF(), hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::BitCast(di, kf))));
 }
 
-// exp(t) for t in [-104, 0] rounded to float, subnormals included, with no
-// multiply on a subnormal: s = p 2^(k+64) is normal; below 2^-62 (results
-// below 2^-126) s + 2^-62 rounds s to a multiple of 2^-85, and its low bits
-// are the subnormal result's encoding (which runs on into the normal ones).
-HWY_INLINE VF ExpSubnormal(VF t) {
+// z 2^-64 rounded to float, subnormals included, for a normal z >= 0, with
+// no multiply on a subnormal: at or above 2^-62 an exponent subtraction;
+// below, z + 2^-62 rounds z to a multiple of 2^-85, and the low bits of the
+// sum are the encoding of the subnormal result (which runs on into the
+// normal ones).
+HWY_INLINE VF Unscale(VF z) {
   const DF df;
   const DI di;
-  VF kf;
-  const VF p = ExpPoly(t, &kf);
-  const VI sb = hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::Add(KOf(kf), hn::Set(di, 64))));
-  const VF s = hn::BitCast(df, sb);
   const VF c = hn::Set(df, 0x1p-62f);
-  const VI normal = hn::Sub(sb, hn::Set(di, 64 << 23));
-  const VI sub = hn::Sub(hn::BitCast(di, hn::Add(s, c)), hn::BitCast(di, c));
-  return hn::BitCast(df, hn::IfThenElse(hn::RebindMask(di, hn::Lt(s, c)), sub, normal));
+  const VI normal = hn::Sub(hn::BitCast(di, z), hn::Set(di, 64 << 23));
+  const VI sub = hn::Sub(hn::BitCast(di, hn::Add(z, c)), hn::BitCast(di, c));
+  return hn::BitCast(df, hn::IfThenElse(hn::RebindMask(di, hn::Lt(z, c)), sub, normal));
 }
 
 // A vector of 16-bit entries widened (NaN payloads are not quieted: a row
@@ -269,17 +266,19 @@ detail::row_scan ScanT(const H* x, size_t n) {
 detail::row_scan ScanBf16(const bfloat16* x, size_t n) { return ScanT(x, n); }
 detail::row_scan ScanF16(const float16* x, size_t n) { return ScanT(x, n); }
 
-// kClamp: some t_i < -60 (clamped there); kFma: t = x * inv_t - m * inv_t.
-template <bool kClamp, bool kFma, class H>
-double ExpSumT(const H* x, float* e, size_t n, float m, float inv_t, const char* pf) {
+// kClamp: t_i clamped to a.floor; kFma: t = x * inv_t - m * inv_t;
+// kScaled: exp(t) 2^64.
+template <bool kClamp, bool kFma, bool kScaled, class H>
+double ExpSumT(const H* x, float* e, size_t n, const detail::half_args& a, const char* pf) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
-  const VF vm = hn::Set(df, m), vi = hn::Set(df, inv_t), lo = hn::Set(df, -60.0f);
+  const float m = a.m, inv_t = a.inv_t;
+  const VF vm = hn::Set(df, m), vi = hn::Set(df, inv_t), lo = hn::Set(df, a.floor);
   const VF mi = hn::Set(df, static_cast<float>(-static_cast<double>(m) * inv_t));
   const auto e_of = [&](VF v) HWY_ATTR {
     VF t = kFma ? hn::MulAdd(v, vi, mi) : hn::Mul(hn::Sub(v, vm), vi);
     if (kClamp) t = hn::Max(t, lo);
-    return ExpNormal(t);
+    return ExpNormal<kScaled>(t);
   };
   double total = 0;
   size_t i = 0;
@@ -328,9 +327,13 @@ double ExpSumT(const H* x, float* e, size_t n, float m, float inv_t, const char*
 template <class H>
 double ExpSumH(const H* x, float* e, size_t n, const detail::half_args& a, const void* next) {
   const auto* pf = static_cast<const char*>(next);
-  if (a.clamp) return ExpSumT<true, false>(x, e, n, a.m, a.inv_t, pf);
-  if (a.fma) return ExpSumT<false, true>(x, e, n, a.m, a.inv_t, pf);
-  return ExpSumT<false, false>(x, e, n, a.m, a.inv_t, pf);
+  if (a.scaled) {
+    if (a.clamp) return ExpSumT<true, false, true>(x, e, n, a, pf);
+    return ExpSumT<false, false, true>(x, e, n, a, pf);
+  }
+  if (a.clamp) return ExpSumT<true, false, false>(x, e, n, a, pf);
+  if (a.fma) return ExpSumT<false, true, false>(x, e, n, a, pf);
+  return ExpSumT<false, false, false>(x, e, n, a, pf);
 }
 
 double ExpSumBf16(const bfloat16* x, float* e, size_t n, const detail::half_args& a,
@@ -351,20 +354,29 @@ HWY_INLINE hn::Vec<D16> RoundBf16Number(VF v) {
   return Narrow(hn::BitCast(DI(), hn::ShiftRight<16>(hn::Add(u, hn::Set(du, 0x8000u)))));
 }
 
-void ScaleBf16(const float* e, bfloat16* y, size_t n, float inv) {
+// kScaled: e holds exp(t) 2^64 and inv is 2^64 / S', so e * inv is the
+// output times 2^64, a normal float however small the output.
+template <bool kScaled>
+void ScaleBf16T(const float* e, bfloat16* y, size_t n, float inv) {
   const DF df;
   const size_t lanes = hn::Lanes(df);
   const VF vi = hn::Set(df, inv);
+  const auto out = [&](VF v) HWY_ATTR {
+    const VF z = hn::Mul(v, vi);
+    return RoundBf16Number(kScaled ? Unscale(z) : z);
+  };
   size_t i = 0;
-  for (; i + lanes <= n; i += lanes) {
-    hn::StoreU(RoundBf16Number(hn::Mul(hn::LoadU(df, e + i), vi)), D16(), Bits(y + i));
-  }
+  for (; i + lanes <= n; i += lanes) hn::StoreU(out(hn::LoadU(df, e + i)), D16(), Bits(y + i));
+  if (i == n) return;
   HWY_ALIGN float tail[HWY_MAX_BYTES / sizeof(float)];
   HWY_ALIGN std::uint16_t res[HWY_MAX_BYTES / sizeof(float)];
-  if (i == n) return;
   for (size_t j = 0; j < lanes; ++j) tail[j] = i + j < n ? e[i + j] : 0.0f;
-  hn::Store(RoundBf16Number(hn::Mul(hn::Load(df, tail), vi)), D16(), res);
+  hn::Store(out(hn::Load(df, tail)), D16(), res);
   for (size_t j = 0; i + j < n; ++j) y[i + j] = bfloat16::from_bits(res[j]);
+}
+
+void ScaleBf16(const float* e, bfloat16* y, size_t n, float inv, bool scaled) {
+  return scaled ? ScaleBf16T<true>(e, y, n, inv) : ScaleBf16T<false>(e, y, n, inv);
 }
 
 void ScaleF16(const float* e, float16* y, size_t n, float inv) {
@@ -378,28 +390,11 @@ void ScaleF16(const float* e, float16* y, size_t n, float inv) {
   for (; i < n; ++i) y[i] = float16(e[i] * inv);
 }
 
-void ExpOutBf16(const bfloat16* x, bfloat16* y, size_t n, float m, float inv_t, float log_s) {
-  const DF df;
-  const size_t lanes = hn::Lanes(df);
-  const VF vm = hn::Set(df, m), vi = hn::Set(df, inv_t), vl = hn::Set(df, log_s);
-  const VF lo = hn::Set(df, -104.0f);
-  const auto out = [&](VF v) {
-    return RoundBf16Number(ExpSubnormal(hn::Max(hn::Sub(hn::Mul(hn::Sub(v, vm), vi), vl), lo)));
-  };
-  size_t i = 0;  // y may be x: each vector is read before it is written
-  for (; i + lanes <= n; i += lanes) hn::StoreU(out(Widen(x + i)), D16(), Bits(y + i));
-  if (i == n) return;
-  HWY_ALIGN std::uint16_t res[HWY_MAX_BYTES / sizeof(float)];
-  hn::Store(out(WidenTail(x + i, n - i, m)), D16(), res);
-  for (size_t j = 0; i + j < n; ++j) y[i + j] = bfloat16::from_bits(res[j]);
-}
-
 #undef KELVIN_HAVE_F16C
 
 const detail::half_kernels* HalfKernels() {
-  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16, &F16ToF32,   &F32ToF16,
-                                      &ScanBf16,  &ScanF16,   &ExpSumBf16, &ExpSumF16,
-                                      &ScaleBf16, &ScaleF16,  &ExpOutBf16};
+  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16,  &F16ToF32,  &F32ToF16,  &ScanBf16,
+                                      &ScanF16,   &ExpSumBf16, &ExpSumF16, &ScaleBf16, &ScaleF16};
   return &k;
 }
 
@@ -441,10 +436,10 @@ float exp_poly(float t, int* k) {
   }
   return p;
 }
-float exp_scalar(float t) {  // t in [-104, 0], subnormal results by ldexp
+float exp_scalar(float t, bool scaled) {  // exp(t), or exp(t) 2^64: normal floats
   int k;
   const float p = exp_poly(t, &k);
-  return std::ldexp(p, k);
+  return std::ldexp(p, scaled ? k + 64 : k);
 }
 template <class H>
 row_scan scan(const H* x, std::size_t n) {
@@ -468,7 +463,7 @@ double exp_sum(const H* x, float* e, std::size_t n, const half_args& a, const vo
     for (; i < end; ++i) {
       const auto xi = static_cast<float>(x[i]);
       const float t = a.fma ? std::fma(xi, inv_t, mi) : (xi - m) * inv_t;
-      const float v = exp_scalar(a.clamp ? std::max(t, -60.0f) : t);
+      const float v = exp_scalar(a.clamp ? std::max(t, a.floor) : t, a.scaled);
       if (e != nullptr) e[i] = v;
       s += v;
     }
@@ -481,24 +476,18 @@ bfloat16 round_up_ties(float v) {
   return bfloat16::from_bits(
       static_cast<std::uint16_t>((std::bit_cast<std::uint32_t>(v) + 0x8000u) >> 16));
 }
-void scale_bf16(const float* e, bfloat16* y, std::size_t n, float inv) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = round_up_ties(e[i] * inv);
+void scale_bf16(const float* e, bfloat16* y, std::size_t n, float inv, bool scaled) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float z = e[i] * inv;  // scaled: the output times 2^64, normal
+    y[i] = round_up_ties(scaled ? std::ldexp(z, -64) : z);
+  }
 }
 void scale_f16(const float* e, float16* y, std::size_t n, float inv) {
   for (std::size_t i = 0; i < n; ++i) y[i] = float16(e[i] * inv);
 }
-void exp_out_bf16(const bfloat16* x, bfloat16* y, std::size_t n, float m, float inv_t,
-                  float log_s) {
-  for (std::size_t i = 0; i < n; ++i) {
-    const float t = (static_cast<float>(x[i]) - m) * inv_t - log_s;
-    y[i] = round_up_ties(exp_scalar(std::max(t, -104.0f)));
-  }
-}
-
-const half_kernels kScalarHalf{&bf16_to_f32,       &f32_to_bf16,      &f16_to_f32,
-                               &f32_to_f16,        &scan<bfloat16>,   &scan<float16>,
-                               &exp_sum<bfloat16>, &exp_sum<float16>, &scale_bf16,
-                               &scale_f16,         &exp_out_bf16};
+const half_kernels kScalarHalf{
+    &bf16_to_f32,   &f32_to_bf16,       &f16_to_f32,       &f32_to_f16, &scan<bfloat16>,
+    &scan<float16>, &exp_sum<bfloat16>, &exp_sum<float16>, &scale_bf16, &scale_f16};
 
 }  // namespace
 

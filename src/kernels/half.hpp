@@ -12,10 +12,12 @@ namespace kelvin::detail {
 
 // Row constants of the float-lane exponential pass (src/half.cpp).
 struct half_args {
-  float m = 0;         // the row max
-  float inv_t = 1;     // 1 / T rounded to float
-  bool clamp = false;  // some argument is below -60: clamped there
-  bool fma = false;    // |x| / T <= 256 on the row: t = x * inv_t - m * inv_t by one FMA
+  float m = 0;          // the row max
+  float inv_t = 1;      // 1 / T rounded to float
+  float floor = -60;    // where arguments are clamped
+  bool clamp = false;   // some argument is below `floor`
+  bool fma = false;     // |x| / T <= 256 on the row: t = x * inv_t - m * inv_t by one FMA
+  bool scaled = false;  // exponentials times 2^64 (bfloat16 rows with subnormal outputs)
 };
 
 struct half_kernels {
@@ -30,23 +32,22 @@ struct half_kernels {
   // The float row scan of x (min = low).
   row_scan (*scan_bf16)(const bfloat16* x, std::size_t n);
   row_scan (*scan_f16)(const float16* x, std::size_t n);
-  // sum_i exp(max(t_i, -60)) with t_i = (x_i - m) * inv_t in float (the
-  // clamp only where a.clamp; see half_args for the FMA form), summed in
-  // float over blocks of 1024 entries and in double across blocks; e (or
-  // null) receives the exponentials (each >= e^-60, a normal float). `next`
-  // (or null): the next row of n entries, prefetched into L2 meanwhile.
+  // sum_i exp(max(t_i, a.floor)) (times 2^64 when a.scaled) with t_i =
+  // (x_i - m) * inv_t in float (the clamp only where a.clamp; see half_args
+  // for the FMA form), summed in float over blocks of 1024 entries and in
+  // double across blocks; e (or null) receives the exponentials, each a
+  // normal float. `next` (or null): the next row of n entries, prefetched into
+  // L2 meanwhile.
   double (*exp_sum_bf16)(const bfloat16* x, float* e, std::size_t n, const half_args& a,
                          const void* next);
   double (*exp_sum_f16)(const float16* x, float* e, std::size_t n, const half_args& a,
                         const void* next);
-  // y_i = e_i * inv rounded to the storage type (inv >= 2^-18, e_i >= e^-60:
-  // every product is a normal float).
-  void (*scale_bf16)(const float* e, bfloat16* y, std::size_t n, float inv);
+  // y_i = e_i * inv rounded to the storage type. Unscaled: every product is
+  // a normal float (inv >= 2^-18, e_i >= e^-60). bfloat16 `scaled`: e_i and
+  // inv carry 2^64 (e * inv normal), and the product's 2^-64 is applied
+  // without multiplies on subnormals.
+  void (*scale_bf16)(const float* e, bfloat16* y, std::size_t n, float inv, bool scaled);
   void (*scale_f16)(const float* e, float16* y, std::size_t n, float inv);
-  // y_i = exp((x_i - m) * inv_t - log_s) rounded to bfloat16, subnormal
-  // results included, computed without multiplies on subnormals (y may be x).
-  void (*exp_out_bf16)(const bfloat16* x, bfloat16* y, std::size_t n, float m, float inv_t,
-                       float log_s);
 };
 
 // The conversions of target t (scalar ones for kelvin's scalar reference).
