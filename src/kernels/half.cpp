@@ -387,7 +387,12 @@ void ScaleF16(const float* e, float16* y, size_t n, float inv) {
   for (; i + lanes <= n; i += lanes) {
     hn::StoreU(RoundF16(hn::Mul(hn::LoadU(df, e + i), vi)), D16(), Bits(y + i));
   }
-  for (; i < n; ++i) y[i] = float16(e[i] * inv);
+  if (i == n) return;  // the tail through buffers (the scalar float16() branches)
+  HWY_ALIGN float tail[HWY_MAX_BYTES / sizeof(float)];
+  HWY_ALIGN std::uint16_t res[HWY_MAX_BYTES / sizeof(float)];
+  for (size_t j = 0; j < lanes; ++j) tail[j] = i + j < n ? e[i + j] : 0.0f;
+  hn::Store(RoundF16(hn::Mul(hn::Load(df, tail), vi)), D16(), res);
+  for (size_t j = 0; i + j < n; ++j) y[i + j] = float16::from_bits(res[j]);
 }
 
 #undef KELVIN_HAVE_F16C
