@@ -12,6 +12,7 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -221,6 +222,32 @@ HWY_INLINE VF WidenTail(const H* p, size_t n, float pad) {
   return hn::Load(DF(), tail);
 }
 
+// 2 lanes entries at p as two float vectors. bfloat16 (little-endian): v0
+// the even entries and v1 the odd ones, from one load: a bfloat16 is the top
+// half of its float, so the 32-bit lanes give the odd entry by a mask and the
+// even one by a shift (2 operations per 2 vectors instead of 4). float16: in
+// order. ScaleBf16T undoes the bfloat16 order.
+#if HWY_TARGET == HWY_SCALAR  // one lane: no pairs of 16-bit lanes
+#define KELVIN_BF16_PAIRS 0
+#else
+#define KELVIN_BF16_PAIRS (std::endian::native == std::endian::little)
+#endif
+template <class H>
+HWY_INLINE void WidenPair(const H* p, VF* v0, VF* v1) {
+#if HWY_TARGET != HWY_SCALAR
+  if constexpr (std::is_same_v<H, bfloat16> && KELVIN_BF16_PAIRS) {
+    const DF df;
+    const DU du;
+    const VU u = hn::BitCast(du, hn::LoadU(hn::Repartition<std::uint16_t, DF>(), Bits(p)));
+    *v0 = hn::BitCast(df, hn::ShiftLeft<16>(u));
+    *v1 = hn::BitCast(df, hn::And(u, hn::Set(du, 0xffff0000u)));
+    return;
+  }
+#endif
+  *v0 = Widen(p);
+  *v1 = Widen(p + hn::Lanes(DF()));
+}
+
 // The float row scan of 16-bit entries: max, min and NaN (an entry's bits
 // without the sign above infinity's), straight from storage.
 template <class H>
@@ -234,7 +261,8 @@ detail::row_scan ScanT(const H* x, size_t n) {
   VF sum0 = hn::Zero(df), sum1 = sum0;
   size_t i = 0;
   for (; i + 2 * lanes <= n; i += 2 * lanes) {
-    const VF v0 = Widen(x + i), v1 = Widen(x + i + lanes);
+    VF v0, v1;
+    WidenPair(x + i, &v0, &v1);
     sum0 = hn::Add(sum0, v0);
     sum1 = hn::Add(sum1, v1);
     hi0 = hn::Max(hi0, v0);
@@ -294,8 +322,10 @@ double ExpSumT(const H* x, float* e, size_t n, const detail::half_args& a, const
         hwy::Prefetch(pf);
         pf += 4 * lanes;
       }
-      const VF e0 = e_of(Widen(x + i));
-      const VF e1 = e_of(Widen(x + i + lanes));
+      VF v0, v1;
+      WidenPair(x + i, &v0, &v1);  // (bfloat16: even, odd entries; stored so)
+      const VF e0 = e_of(v0);
+      const VF e1 = e_of(v1);
       if (e != nullptr) {
         hn::StoreU(e0, df, e + i);
         hn::StoreU(e1, df, e + i + lanes);
@@ -359,13 +389,32 @@ HWY_INLINE hn::Vec<D16> RoundBf16Number(VF v) {
 template <bool kScaled>
 void ScaleBf16T(const float* e, bfloat16* y, size_t n, float inv) {
   const DF df;
+  const DU du;
   const size_t lanes = hn::Lanes(df);
   const VF vi = hn::Set(df, inv);
-  const auto out = [&](VF v) HWY_ATTR {
+  const auto scaled = [&](VF v) HWY_ATTR {
     const VF z = hn::Mul(v, vi);
-    return RoundBf16Number(kScaled ? Unscale(z) : z);
+    return kScaled ? Unscale(z) : z;
   };
+  const auto out = [&](VF v) HWY_ATTR { return RoundBf16Number(scaled(v)); };
   size_t i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  if constexpr (KELVIN_BF16_PAIRS) {
+    // Pairs of vectors in ExpSumT's order (even entries, then odd ones): each
+    // rounded in its 32-bit lanes (+ 0x8000, ties away) and the two halves
+    // merged back in order.
+    const hn::Repartition<std::uint16_t, DF> d16x2;
+    const VU half = hn::Set(du, 0x8000u), top = hn::Set(du, 0xffff0000u);
+    for (; i + 2 * lanes <= n; i += 2 * lanes) {
+      const VU even = hn::Add(hn::BitCast(du, scaled(hn::LoadU(df, e + i))), half);
+      const VU odd = hn::Add(hn::BitCast(du, scaled(hn::LoadU(df, e + i + lanes))), half);
+      const VU both = hn::Or(hn::ShiftRight<16>(even), hn::And(odd, top));
+      hn::StoreU(hn::BitCast(d16x2, both), d16x2, Bits(y + i));
+    }
+  }
+#else
+  (void)du;
+#endif
   for (; i + lanes <= n; i += lanes) hn::StoreU(out(hn::LoadU(df, e + i)), D16(), Bits(y + i));
   if (i == n) return;
   HWY_ALIGN float tail[HWY_MAX_BYTES / sizeof(float)];
@@ -396,6 +445,7 @@ void ScaleF16(const float* e, float16* y, size_t n, float inv) {
 }
 
 #undef KELVIN_HAVE_F16C
+#undef KELVIN_BF16_PAIRS
 
 const detail::half_kernels* HalfKernels() {
   static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16,  &F16ToF32,  &F32ToF16,  &ScanBf16,
