@@ -15,8 +15,8 @@
 // widened_rows, which converts one kChunk chunk at a time in each pass (the
 // chunks and the order their partial results merge in are the float row's;
 // softmax computes each exponential twice, for the sum and for the output). Either way every result
-// is the float result for the widened row, rounded once. Buffers hold at most kHalfRowBuffer floats
-// per thread.
+// off the float lanes is the float result for the widened row, rounded once. Buffers hold at most
+// kHalfRowBuffer floats per thread.
 #include "src/half.hpp"
 
 #include <array>
