@@ -129,6 +129,7 @@ class side {
     auto y = std::make_shared<std::vector<T>>(op == "log_partition" ? rows : logits.size());
     const kelvin::options opt{.temperature = t, .threads = threads};
     const kelvin::matrix_view<const T> xv(x->data(), rows, cols);
+    // Each call owns x through `keep` (xv only points into it).
     if (op == "softmax") {
       return [=, keep = x] {
         (void)keep;
