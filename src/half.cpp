@@ -3,16 +3,25 @@
 // kernels, so the contract's special cases are the float ones), and rounded
 // once to the storage type on the way back.
 //
+// softmax of a row of up to kHalfRowBuffer entries off the special cases
+// takes float lanes instead (float_lanes_softmax): the contract gives 16-bit
+// results 2 ulp of their own type, so the argument is computed in float and
+// the exponential is a float polynomial, about half the float path's
+// operations (docs/performance.md).
+//
 // A row of up to kHalfRowBuffer entries is converted whole, computed in place
 // in the buffer by row_exec<float> and converted back: one exponential per
 // entry, as for float. A longer row runs compute_row over row_exec with
 // widened_rows, which converts one kChunk chunk at a time in each pass (the
 // chunks and the order their partial results merge in are the float row's;
 // softmax computes each exponential twice, for the sum and for the output). Either way every result
-// is the float result for the widened row, rounded once. Buffers hold at most kHalfRowBuffer floats
-// per thread.
+// off the float lanes is the float result for the widened row, rounded once. Buffers hold at most
+// kHalfRowBuffer floats per thread.
 #include "src/half.hpp"
 
+#include <array>
+#include <atomic>
+#include <cmath>
 #include <vector>
 
 #include "src/checks.hpp"
@@ -23,6 +32,8 @@
 
 namespace kelvin::detail {
 namespace {
+
+std::atomic<bool> g_float_lanes{true};
 
 // This thread's float buffer, n <= kHalfRowBuffer entries.
 float* thread_buffer(std::size_t n) {
@@ -58,15 +69,93 @@ struct widened_rows {
 // The active target's kernels for rows of H.
 template <class H>
 struct half_context {
-  half_context(const target& t, int threads)
+  half_context(const target& t, int row_threads)
       : conv(half_kernels_for(t)),
-        whole(table<float>(t), threads),
-        chunked(table<float>(t), threads, widened_rows<H>{conv}) {}
+        f32(table<float>(t)),
+        threads(row_threads),
+        whole(table<float>(t), row_threads),
+        chunked(table<float>(t), row_threads, widened_rows<H>{conv}) {}
 
   const half_kernels& conv;
+  const kernel_table<float>& f32;
+  int threads;                           // per row
   row_exec<float> whole;                 // rows of up to kHalfRowBuffer entries, in a buffer
   row_exec<H, widened_rows<H>> chunked;  // longer rows
 };
+
+// softmax of the row x (n <= kHalfRowBuffer; y may be x) in float lanes, read
+// straight from storage, or false, having written nothing, for rows the
+// float path must take: the special cases (NaN, infinite max: compute_row),
+// and T outside [1e-30, 1e30] (where 1 / T or (x - m) / T in float could
+// overflow, underflow or lose the true argument).
+//  - float16, or bfloat16 rows whose arguments are all >= -60: exp(t_i),
+//    clamped at -60 where some argument is below (float16 rounds those
+//    outputs, <= e^-60, to 0 as it would the true ones; S >= 1 moves by
+//    less than n e^-60), then e_i * (1 / S): every product >= e^-60 2^-18 is
+//    a normal float.
+//  - Other bfloat16 rows (outputs down into its subnormal range, -inf
+//    masks): exp(t_i) 2^64, clamped at -104 (outputs below e^-104 round to
+//    0), a normal float; the product by 2^64 / S' is the output times 2^64,
+//    and its 2^-64 is applied by integer operations (no multiply on a
+//    subnormal: docs/performance.md).
+// Rows longer than a chunk run chunk by chunk on k.threads threads, their
+// sums merged in chunk order: the results do not depend on the thread count.
+template <class H>
+bool float_lanes_softmax(const half_context<H>& k, const H* x, H* y, std::size_t n, double t,
+                         const H* next) {
+  if (n == 0 || n > kHalfRowBuffer || !(t >= 1e-30 && t <= 1e30) || !half_float_lanes()) {
+    return false;
+  }
+  constexpr bool kBf16 = std::is_same_v<H, bfloat16>;
+  constexpr std::size_t kMaxChunks = kHalfRowBuffer / kChunk;
+  const std::size_t chunks = chunk_count(n);
+  const auto each = [&](auto&& f) {
+    if (chunks == 1) return f(std::size_t{0}, std::size_t{0}, n);
+    parallel_for(chunks, k.threads, [&](std::size_t c) { f(c, c * kChunk, chunk_size(n, c)); });
+  };
+  std::array<row_scan, kMaxChunks> scans;
+  each([&](std::size_t c, std::size_t o, std::size_t len) {
+    if constexpr (kBf16) {
+      scans[c] = k.conv.scan_bf16(x + o, len);
+    } else {
+      scans[c] = k.conv.scan_f16(x + o, len);
+    }
+  });
+  const row_scan s = chunks == 1 ? scans[0] : merge_scans({scans.begin(), scans.begin() + chunks});
+  if (s.has_nan || !std::isfinite(s.max)) return false;
+  const double inv = 1.0 / t;
+  half_args a;
+  a.m = static_cast<float>(s.max);
+  a.inv_t = static_cast<float>(inv);
+  const double low_arg = (s.low - s.max) * inv;  // -inf with masks
+  a.scaled = kBf16 && low_arg < -60;
+  a.floor = a.scaled ? -104.0f : -60.0f;
+  a.clamp = low_arg < a.floor;
+  a.fma = !a.clamp && std::fmax(std::fabs(s.max), std::fabs(s.low)) * inv <= 256;
+  float* e = thread_buffer(n);
+  std::array<double, kMaxChunks> part{};
+  each([&](std::size_t c, std::size_t o, std::size_t len) {
+    float* eo = e + o;
+    const H* pf = next == nullptr ? nullptr : next + o;
+    if constexpr (kBf16) {
+      part[c] = k.conv.exp_sum_bf16(x + o, eo, len, a, pf);
+    } else {
+      part[c] = k.conv.exp_sum_f16(x + o, eo, len, a, pf);
+    }
+  });
+  double sum = 0;
+  for (std::size_t c = 0; c < chunks; ++c) sum += part[c];
+  // scaled: sum is S 2^64, and 2^64 / sum = 1 / S carries the 2^64 back.
+  const auto inv_s = static_cast<float>((a.scaled ? 0x1p64 : 1.0) / sum);
+  each([&](std::size_t, std::size_t o, std::size_t len) {
+    if constexpr (kBf16) {
+      k.conv.scale_bf16(e + o, y + o, len, inv_s, a.scaled);
+    } else {
+      k.conv.scale_f16(e + o, y + o, len, inv_s);
+    }
+  });
+  return true;
+}
 
 // Computes a row of float values in b (n <= kHalfRowBuffer) in place, or its
 // reduction into *y, and rounds the results into y[a * ys].
@@ -90,7 +179,8 @@ void compute_buffer(family f, const half_context<H>& k, float* b, H* y, std::ptr
 // One contiguous row (y: the row, or the one reduced value).
 template <class H>
 void half_row(family f, const half_context<H>& k, const H* x, H* y, std::size_t n, double t,
-              empty_row_policy policy) {
+              empty_row_policy policy, const H* next = nullptr) {
+  if (f == family::softmax && float_lanes_softmax(k, x, y, n, t, next)) return;
   if (n > kHalfRowBuffer) {
     compute_row(f, k.chunked, x, y, n, t, policy);
     return;
@@ -108,6 +198,9 @@ H* at(const axis_view<H>& v, std::size_t o, std::size_t i) {
 
 }  // namespace
 
+void set_half_float_lanes(bool on) { g_float_lanes.store(on, std::memory_order_relaxed); }
+bool half_float_lanes() { return g_float_lanes.load(std::memory_order_relaxed); }
+
 template <half_storage H>
 void half_rows(family f, matrix_view<const H> x, H* y, std::size_t y_stride, const options& opt) {
   // As run_rows (src/softmax.cpp): one thread per row, or for fewer rows than
@@ -118,7 +211,8 @@ void half_rows(family f, matrix_view<const H> x, H* y, std::size_t y_stride, con
   const half_context<H> k(active_target(), inner);
   parallel_for(x.rows, threads, [&](std::size_t r) {
     H* yr = is_reduction(f) ? y + r : y + r * y_stride;
-    half_row(f, k, x.row(r), yr, x.cols, temperature_of_row(opt, r), opt.empty_row);
+    const H* next = r + 1 < x.rows ? x.row(r + 1) : nullptr;  // prefetched meanwhile
+    half_row(f, k, x.row(r), yr, x.cols, temperature_of_row(opt, r), opt.empty_row, next);
   });
 }
 
@@ -137,8 +231,9 @@ void half_axis(family f, axis_view<const H> x, axis_view<H> y, const options& op
       half_row(f, k, xs, ys, n, t, opt.empty_row);
       return;
     }
-    // Strided: gathered (which also makes x == y safe), computed, scattered.
-    if (n <= kHalfRowBuffer) {
+    // Strided: gathered (which also makes x == y safe), computed, scattered
+    // (softmax as H, for its float lanes).
+    if (n <= kHalfRowBuffer && f != family::softmax) {
       float* b = thread_buffer(n);
       for (std::size_t a = 0; a < n; ++a) {
         b[a] = static_cast<float>(xs[static_cast<std::ptrdiff_t>(a) * x.axis_stride]);

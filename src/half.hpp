@@ -14,11 +14,17 @@ namespace kelvin::detail {
 template <class H>
 concept half_storage = std::is_same_v<H, bfloat16> || std::is_same_v<H, float16>;
 
-// Rows of up to this many entries are widened whole into a per-thread float
-// buffer (1 MiB, kept by each thread that used it): one exponential per entry,
-// as for float rows. Longer rows are widened one kChunk chunk at a time in
-// each pass, and softmax computes their exponentials twice (sum, output).
+// Rows of up to this many entries use a per-thread float buffer (1 MiB, kept
+// by each thread that used it; softmax in float lanes keeps its exponentials
+// there, the rest the widened row): one exponential per entry. Longer rows are widened one kChunk
+// chunk at a time in each pass, and softmax computes their exponentials twice (sum, output).
 inline constexpr std::size_t kHalfRowBuffer = std::size_t{1} << 18;
+
+// Whether bfloat16 / float16 softmax takes the float-lane path (src/half.cpp;
+// on unless switched off). A process-wide switch for tests and the A/B
+// benchmark (bench/ab.cpp), which compare it with the float32 path widened.
+void set_half_float_lanes(bool on);
+bool half_float_lanes();
 
 // Rows of a validated batch: softmax / log_softmax write row r at
 // y + r * y_stride, the reductions y[r].

@@ -1,8 +1,10 @@
-"""float16 arrays: computed in float32 and each result rounded once to
-float16. Checked against SciPy in float64 on the same (exactly widened) values,
-rounded to float16, within 2 float16 ulp; against kelvin's own float32 result
-rounded to float16 (the same bits); and the contract's limits. bfloat16 has no
-NumPy dtype: it is C/C++ only."""
+"""float16 arrays: within 2 float16 ulp of the exact result (docs/contract.md).
+softmax runs in float lanes (float argument and exponential); log_softmax,
+log_partition and smooth_max are the float32 result rounded once to float16.
+Checked against SciPy in float64 on the same (exactly widened) values, rounded
+to float16, within 2 float16 ulp; against kelvin's own float32 result rounded
+to float16 (the same bits, or for softmax at most one float16 step apart); and
+the contract's limits. bfloat16 has no NumPy dtype: it is C/C++ only."""
 
 import numpy as np
 import pytest
@@ -73,8 +75,13 @@ def test_float16_against_scipy(family, temperature, case):
             assert np.shape(got) == (
                 shape if family in ("softmax", "log_softmax") else reduced_shape(shape, axis))
             assert_within(got, want, tol, f"{family} {layout} vs scipy")
-            # The float32 result for the widened input, rounded once: the same bits.
-            np.testing.assert_array_equal(got, np.asarray(same).astype(np.float16))
+            rounded = np.asarray(same).astype(np.float16)
+            if family == "softmax":  # float lanes: at most one float16 step away
+                steps = np.abs(np.asarray(got).view(np.int16).astype(np.int32)
+                               - rounded.view(np.int16).astype(np.int32))
+                assert steps.max(initial=0) <= 1, f"{layout}: {steps.max()} steps"
+            else:  # the float32 result for the widened input, rounded once: the same bits
+                np.testing.assert_array_equal(got, rounded)
 
 
 def test_float16_limits():

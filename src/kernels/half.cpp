@@ -8,10 +8,14 @@
 // F16C, whose conversions round the same way (in any MXCSR mode).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "src/kernels/half.cpp"
+#include <hwy/cache_control.h>
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <bit>
+#include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kelvin/half.hpp"
 #include "src/kernels/half.hpp"
@@ -147,10 +151,305 @@ void F32ToF16(const float* in, float16* out, size_t n) {
   for (; i < n; ++i) out[i] = float16(in[i]);
 }
 
+// ---- softmax in float lanes (bfloat16 / float16 rows) ---------------------------
+//
+// docs/contract.md allows 2 ulp of the storage type, so the argument is
+// computed in float and the exponential is a float polynomial: exp(t) = 2^k
+// exp(r), k = round(t / ln2), r = t - k ln2 (one FMA with ln2 rounded to
+// float: |k| * 1.9e-9 absolute, at most 3e-7 for k >= -150), exp(r) by a
+// degree-4 polynomial fitted for relative error on |r| <= ln2/2 (2.7e-6 with
+// float Horner, measured on 20001 points). The argument t = (x - m) / T is
+// (x - m) * inv_t (relative error <= 3 * 2^-24) or, for rows with |x| / T <=
+// 256, x * inv_t - m * inv_t by one FMA (absolute error <= 2^-15). Either
+// way the result is within 2^-14 relative: 0.004 bfloat16 ulp, 0.03 float16
+// ulp.
+constexpr float kLog2e = 0x1.715476p0f, kLn2 = 0x1.62e430p-1f;
+constexpr float kC0 = 0x1.ffffe8p-1f, kC1 = 0x1.fffb34p-1f, kC2 = 0x1.0005b6p-1f,
+                kC3 = 0x1.57e090p-3f, kC4 = 0x1.53a090p-5f;
+
+// exp(r) 2^-k in [0.70, 1.42] (kScaled: times 2^64, folded exactly into the
+// coefficients), and kf = k + 1.5 * 2^23 (its low bits are k).
+template <bool kScaled>
+HWY_INLINE VF ExpPoly(VF t, VF* kf) {
+  const DF df;
+  const float s = kScaled ? 0x1p64f : 1.0f;
+  const VF magic = hn::Set(df, 0x1.8p23f);  // adding it rounds to an integer
+  *kf = hn::MulAdd(t, hn::Set(df, kLog2e), magic);
+  const VF r = hn::NegMulAdd(hn::Sub(*kf, magic), hn::Set(df, kLn2), t);
+  VF p = hn::MulAdd(hn::Set(df, kC4 * s), r, hn::Set(df, kC3 * s));
+  p = hn::MulAdd(p, r, hn::Set(df, kC2 * s));
+  p = hn::MulAdd(p, r, hn::Set(df, kC1 * s));
+  return hn::MulAdd(p, r, hn::Set(df, kC0 * s));
+}
+
+// exp(t) (kScaled: exp(t) 2^64) for t in [-86, 0] (kScaled: [-104, 0]): a
+// normal float. 2^k by an integer add of bits(kf) << 23, which is k << 23
+// (the magic's bits vanish in the shift).
+template <bool kScaled>
+HWY_INLINE VF ExpNormal(VF t) {
+  VF kf;
+  const VF p = ExpPoly<kScaled>(t, &kf);
+  const DI di;
+  return hn::BitCast(DF(), hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::BitCast(di, kf))));
+}
+
+// z 2^-64 rounded to float, subnormals included, for a normal z >= 0, with
+// no multiply on a subnormal: at or above 2^-62 an exponent subtraction;
+// below, z + 2^-62 rounds z to a multiple of 2^-85, and the low bits of the
+// sum are the encoding of the subnormal result (which runs on into the
+// normal ones).
+HWY_INLINE VF Unscale(VF z) {
+  const DF df;
+  const DI di;
+  const VF c = hn::Set(df, 0x1p-62f);
+  const VI normal = hn::Sub(hn::BitCast(di, z), hn::Set(di, 64 << 23));
+  const VI sub = hn::Sub(hn::BitCast(di, hn::Add(z, c)), hn::BitCast(di, c));
+  return hn::BitCast(df, hn::IfThenElse(hn::RebindMask(di, hn::Lt(z, c)), sub, normal));
+}
+
+// A vector of 16-bit entries widened (NaN payloads are not quieted: a row
+// with a NaN leaves the float lanes after the scan).
+HWY_INLINE VF Widen(const bfloat16* p) {
+  return hn::BitCast(DF(), hn::ShiftLeft<16>(hn::PromoteTo(DU(), hn::LoadU(D16(), Bits(p)))));
+}
+HWY_INLINE VF Widen(const float16* p) { return LoadF16(Bits(p)); }
+
+// The first n < lanes entries of p widened, the rest `pad`.
+template <class H>
+HWY_INLINE VF WidenTail(const H* p, size_t n, float pad) {
+  HWY_ALIGN float tail[HWY_MAX_BYTES / sizeof(float)];
+  for (size_t j = 0; j < hn::Lanes(DF()); ++j) tail[j] = j < n ? static_cast<float>(p[j]) : pad;
+  return hn::Load(DF(), tail);
+}
+
+// 2 lanes entries at p as two float vectors. bfloat16 (little-endian): v0
+// the even entries and v1 the odd ones, from one load: a bfloat16 is the top
+// half of its float, so the 32-bit lanes give the odd entry by a mask and the
+// even one by a shift (2 operations per 2 vectors instead of 4). float16: in
+// order. ScaleBf16T undoes the bfloat16 order.
+#if HWY_TARGET == HWY_SCALAR  // one lane: no pairs of 16-bit lanes
+#define KELVIN_BF16_PAIRS 0
+#else
+#define KELVIN_BF16_PAIRS (std::endian::native == std::endian::little)
+#endif
+template <class H>
+HWY_INLINE void WidenPair(const H* p, VF* v0, VF* v1) {
+#if HWY_TARGET != HWY_SCALAR
+  if constexpr (std::is_same_v<H, bfloat16> && KELVIN_BF16_PAIRS) {
+    const DF df;
+    const DU du;
+    const VU u = hn::BitCast(du, hn::LoadU(hn::Repartition<std::uint16_t, DF>(), Bits(p)));
+    *v0 = hn::BitCast(df, hn::ShiftLeft<16>(u));
+    *v1 = hn::BitCast(df, hn::And(u, hn::Set(du, 0xffff0000u)));
+    return;
+  }
+#endif
+  *v0 = Widen(p);
+  *v1 = Widen(p + hn::Lanes(DF()));
+}
+
+// The float row scan of 16-bit entries: max, min and NaN (an entry's bits
+// without the sign above infinity's), straight from storage.
+template <class H>
+detail::row_scan ScanT(const H* x, size_t n) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  // Two sets of accumulators (Max / Min latency). NaN: the entries' float
+  // sum is NaN (or an infinity of each sign met: a false alarm that only
+  // sends the row to the float path).
+  VF hi0 = hn::Set(df, -HUGE_VALF), lo0 = hn::Set(df, HUGE_VALF), hi1 = hi0, lo1 = lo0;
+  VF sum0 = hn::Zero(df), sum1 = sum0;
+  size_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    VF v0, v1;
+    WidenPair(x + i, &v0, &v1);
+    sum0 = hn::Add(sum0, v0);
+    sum1 = hn::Add(sum1, v1);
+    hi0 = hn::Max(hi0, v0);
+    lo0 = hn::Min(lo0, v0);
+    hi1 = hn::Max(hi1, v1);
+    lo1 = hn::Min(lo1, v1);
+  }
+  for (; i + lanes <= n; i += lanes) {
+    const VF v0 = Widen(x + i);
+    sum0 = hn::Add(sum0, v0);
+    hi0 = hn::Max(hi0, v0);
+    lo0 = hn::Min(lo0, v0);
+  }
+  const VF hi = hn::Max(hi0, hi1), lo = hn::Min(lo0, lo1);
+  detail::row_scan s;
+  s.has_nan = std::isnan(hn::GetLane(hn::SumOfLanes(df, hn::Add(sum0, sum1))));
+  float mx = hn::GetLane(hn::MaxOfLanes(df, hi)), mn = hn::GetLane(hn::MinOfLanes(df, lo));
+  for (; i < n; ++i) {
+    const float v = static_cast<float>(x[i]);
+    s.has_nan = s.has_nan || std::isnan(v);
+    mx = std::max(mx, v);
+    mn = std::min(mn, v);
+  }
+  s.max = mx;
+  s.min = s.low = mn;
+  return s;
+}
+
+detail::row_scan ScanBf16(const bfloat16* x, size_t n) { return ScanT(x, n); }
+detail::row_scan ScanF16(const float16* x, size_t n) { return ScanT(x, n); }
+
+// kClamp: t_i clamped to a.floor; kFma: t = x * inv_t - m * inv_t;
+// kScaled: exp(t) 2^64.
+template <bool kClamp, bool kFma, bool kScaled, class H>
+double ExpSumT(const H* x, float* e, size_t n, const detail::half_args& a, const char* pf) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  const float m = a.m, inv_t = a.inv_t;
+  const VF vm = hn::Set(df, m), vi = hn::Set(df, inv_t), lo = hn::Set(df, a.floor);
+  const VF mi = hn::Set(df, static_cast<float>(-static_cast<double>(m) * inv_t));
+  const auto e_of = [&](VF v) HWY_ATTR {
+    VF t = kFma ? hn::MulAdd(v, vi, mi) : hn::Mul(hn::Sub(v, vm), vi);
+    if (kClamp) t = hn::Max(t, lo);
+    return ExpNormal<kScaled>(t);
+  };
+  double total = 0;
+  size_t i = 0;
+  // Blocks of 1024 entries: each float lane sums 1024 / (2 lanes) of them
+  // (32 on AVX-512, 128 on 4-lane targets), so its rounding errors stay below
+  // 2^-17 relative; blocks add up in double.
+  const size_t block = 1024;
+  while (i < n) {
+    const size_t end = n - i > block ? i + block : n;
+    VF a0 = hn::Zero(df), a1 = hn::Zero(df);
+    for (; i + 2 * lanes <= end; i += 2 * lanes) {
+      if (pf != nullptr) {  // 2 bytes per entry of the next row
+        hwy::Prefetch(pf);
+        pf += 4 * lanes;
+      }
+      VF v0, v1;
+      WidenPair(x + i, &v0, &v1);  // (bfloat16: even, odd entries; stored so)
+      const VF e0 = e_of(v0);
+      const VF e1 = e_of(v1);
+      if (e != nullptr) {
+        hn::StoreU(e0, df, e + i);
+        hn::StoreU(e1, df, e + i + lanes);
+      }
+      a0 = hn::Add(a0, e0);
+      a1 = hn::Add(a1, e1);
+    }
+    for (; i + lanes <= end; i += lanes) {
+      const VF e0 = e_of(Widen(x + i));
+      if (e != nullptr) hn::StoreU(e0, df, e + i);
+      a0 = hn::Add(a0, e0);
+    }
+    if (i < end) {  // the tail padded with m, masked off
+      const size_t left = end - i;
+      const VF e0 = hn::IfThenElseZero(hn::FirstN(df, left), e_of(WidenTail(x + i, left, m)));
+      if (e != nullptr) {
+        HWY_ALIGN float tail[HWY_MAX_BYTES / sizeof(float)];
+        hn::Store(e0, df, tail);
+        for (size_t j = 0; j < left; ++j) e[i + j] = tail[j];
+      }
+      a0 = hn::Add(a0, e0);
+      i = end;
+    }
+    total += static_cast<double>(hn::GetLane(hn::SumOfLanes(df, hn::Add(a0, a1))));
+  }
+  return total;
+}
+
+template <class H>
+double ExpSumH(const H* x, float* e, size_t n, const detail::half_args& a, const void* next) {
+  const auto* pf = static_cast<const char*>(next);
+  if (a.scaled) {
+    if (a.clamp) return ExpSumT<true, false, true>(x, e, n, a, pf);
+    return ExpSumT<false, false, true>(x, e, n, a, pf);
+  }
+  if (a.clamp) return ExpSumT<true, false, false>(x, e, n, a, pf);
+  if (a.fma) return ExpSumT<false, true, false>(x, e, n, a, pf);
+  return ExpSumT<false, false, false>(x, e, n, a, pf);
+}
+
+double ExpSumBf16(const bfloat16* x, float* e, size_t n, const detail::half_args& a,
+                  const void* next) {
+  return ExpSumH(x, e, n, a, next);
+}
+double ExpSumF16(const float16* x, float* e, size_t n, const detail::half_args& a,
+                 const void* next) {
+  return ExpSumH(x, e, n, a, next);
+}
+
+// v (>= 0, not NaN, below bfloat16's max) to the nearest bfloat16, ties away
+// from zero: 2 integer operations instead of RoundBf16's 5, the same 0.5 ulp
+// bound (a tie, 1 case in 2^16, goes up instead of to even).
+HWY_INLINE hn::Vec<D16> RoundBf16Number(VF v) {
+  const DU du;
+  const VU u = hn::BitCast(du, v);
+  return Narrow(hn::BitCast(DI(), hn::ShiftRight<16>(hn::Add(u, hn::Set(du, 0x8000u)))));
+}
+
+// kScaled: e holds exp(t) 2^64 and inv is 2^64 / S', so e * inv is the
+// output times 2^64, a normal float however small the output.
+template <bool kScaled>
+void ScaleBf16T(const float* e, bfloat16* y, size_t n, float inv) {
+  const DF df;
+  const DU du;
+  const size_t lanes = hn::Lanes(df);
+  const VF vi = hn::Set(df, inv);
+  const auto scaled = [&](VF v) HWY_ATTR {
+    const VF z = hn::Mul(v, vi);
+    return kScaled ? Unscale(z) : z;
+  };
+  const auto out = [&](VF v) HWY_ATTR { return RoundBf16Number(scaled(v)); };
+  size_t i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  if constexpr (KELVIN_BF16_PAIRS) {
+    // Pairs of vectors in ExpSumT's order (even entries, then odd ones): each
+    // rounded in its 32-bit lanes (+ 0x8000, ties away) and the two halves
+    // merged back in order.
+    const hn::Repartition<std::uint16_t, DF> d16x2;
+    const VU half = hn::Set(du, 0x8000u), top = hn::Set(du, 0xffff0000u);
+    for (; i + 2 * lanes <= n; i += 2 * lanes) {
+      const VU even = hn::Add(hn::BitCast(du, scaled(hn::LoadU(df, e + i))), half);
+      const VU odd = hn::Add(hn::BitCast(du, scaled(hn::LoadU(df, e + i + lanes))), half);
+      const VU both = hn::Or(hn::ShiftRight<16>(even), hn::And(odd, top));
+      hn::StoreU(hn::BitCast(d16x2, both), d16x2, Bits(y + i));
+    }
+  }
+#else
+  (void)du;
+#endif
+  for (; i + lanes <= n; i += lanes) hn::StoreU(out(hn::LoadU(df, e + i)), D16(), Bits(y + i));
+  if (i == n) return;
+  HWY_ALIGN float tail[HWY_MAX_BYTES / sizeof(float)];
+  HWY_ALIGN std::uint16_t res[HWY_MAX_BYTES / sizeof(float)];
+  for (size_t j = 0; j < lanes; ++j) tail[j] = i + j < n ? e[i + j] : 0.0f;
+  hn::Store(out(hn::Load(df, tail)), D16(), res);
+  for (size_t j = 0; i + j < n; ++j) y[i + j] = bfloat16::from_bits(res[j]);
+}
+
+void ScaleBf16(const float* e, bfloat16* y, size_t n, float inv, bool scaled) {
+  return scaled ? ScaleBf16T<true>(e, y, n, inv) : ScaleBf16T<false>(e, y, n, inv);
+}
+
+void ScaleF16(const float* e, float16* y, size_t n, float inv) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  const VF vi = hn::Set(df, inv);
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    hn::StoreU(RoundF16(hn::Mul(hn::LoadU(df, e + i), vi)), D16(), Bits(y + i));
+  }
+  if (i == n) return;  // the tail through buffers (the scalar float16() branches)
+  HWY_ALIGN float tail[HWY_MAX_BYTES / sizeof(float)];
+  HWY_ALIGN std::uint16_t res[HWY_MAX_BYTES / sizeof(float)];
+  for (size_t j = 0; j < lanes; ++j) tail[j] = i + j < n ? e[i + j] : 0.0f;
+  hn::Store(RoundF16(hn::Mul(hn::Load(df, tail), vi)), D16(), res);
+  for (size_t j = 0; i + j < n; ++j) y[i + j] = float16::from_bits(res[j]);
+}
+
 #undef KELVIN_HAVE_F16C
+#undef KELVIN_BF16_PAIRS
 
 const detail::half_kernels* HalfKernels() {
-  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16, &F16ToF32, &F32ToF16};
+  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16,  &F16ToF32,  &F32ToF16,  &ScanBf16,
+                                      &ScanF16,   &ExpSumBf16, &ExpSumF16, &ScaleBf16, &ScaleF16};
   return &k;
 }
 
@@ -159,6 +458,10 @@ const detail::half_kernels* HalfKernels() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
 #include "src/kernels/target_list.h"
 namespace kelvin::detail {
 namespace {
@@ -176,7 +479,70 @@ void f32_to_f16(const float* in, float16* out, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) out[i] = float16(in[i]);
 }
 
-const half_kernels kScalarHalf{&bf16_to_f32, &f32_to_bf16, &f16_to_f32, &f32_to_f16};
+// The float-lane softmax's steps one entry at a time, with the vector
+// kernels' formulas (and so their error bounds).
+float exp_poly(float t, int* k) {
+  const float kf = std::nearbyint(t * 0x1.715476p0f);
+  *k = static_cast<int>(kf);
+  const float r = std::fma(-kf, 0x1.62e430p-1f, t);
+  float p = 0x1.53a090p-5f;
+  for (float c : {0x1.57e090p-3f, 0x1.0005b6p-1f, 0x1.fffb34p-1f, 0x1.ffffe8p-1f}) {
+    p = std::fma(p, r, c);
+  }
+  return p;
+}
+float exp_scalar(float t, bool scaled) {  // exp(t), or exp(t) 2^64: normal floats
+  int k;
+  const float p = exp_poly(t, &k);
+  return std::ldexp(p, scaled ? k + 64 : k);
+}
+template <class H>
+row_scan scan(const H* x, std::size_t n) {
+  row_scan s{.max = -HUGE_VAL, .min = HUGE_VAL, .low = HUGE_VAL, .has_nan = false};
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = static_cast<float>(x[i]);
+    s.has_nan = s.has_nan || std::isnan(v);
+    s.max = std::fmax(s.max, v);
+    s.min = s.low = std::fmin(s.low, v);
+  }
+  return s;
+}
+template <class H>
+double exp_sum(const H* x, float* e, std::size_t n, const half_args& a, const void*) {
+  const float m = a.m, inv_t = a.inv_t;
+  const auto mi = static_cast<float>(-static_cast<double>(m) * inv_t);
+  double total = 0;
+  for (std::size_t i = 0; i < n;) {
+    const std::size_t end = std::min(n, i + 128);  // float sums of <= 128 terms
+    float s = 0;
+    for (; i < end; ++i) {
+      const auto xi = static_cast<float>(x[i]);
+      const float t = a.fma ? std::fma(xi, inv_t, mi) : (xi - m) * inv_t;
+      const float v = exp_scalar(a.clamp ? std::max(t, a.floor) : t, a.scaled);
+      if (e != nullptr) e[i] = v;
+      s += v;
+    }
+    total += s;
+  }
+  return total;
+}
+// v (>= 0, finite) to bfloat16, ties away from zero (as RoundBf16Number).
+bfloat16 round_up_ties(float v) {
+  return bfloat16::from_bits(
+      static_cast<std::uint16_t>((std::bit_cast<std::uint32_t>(v) + 0x8000u) >> 16));
+}
+void scale_bf16(const float* e, bfloat16* y, std::size_t n, float inv, bool scaled) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float z = e[i] * inv;  // scaled: the output times 2^64, normal
+    y[i] = round_up_ties(scaled ? std::ldexp(z, -64) : z);
+  }
+}
+void scale_f16(const float* e, float16* y, std::size_t n, float inv) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = float16(e[i] * inv);
+}
+const half_kernels kScalarHalf{
+    &bf16_to_f32,   &f32_to_bf16,       &f16_to_f32,       &f32_to_f16, &scan<bfloat16>,
+    &scan<float16>, &exp_sum<bfloat16>, &exp_sum<float16>, &scale_bf16, &scale_f16};
 
 }  // namespace
 
