@@ -56,6 +56,9 @@ class CMakeBuild(build_ext):
             "-DCMAKE_BUILD_TYPE=Release",
             "-DKELVIN_BUILD_TESTS=OFF", "-DKELVIN_BUILD_BENCH=OFF", "-DKELVIN_BUILD_TOOLS=OFF",
             "-DKELVIN_BUILD_PYTHON=ON", "-DKELVIN_PYTHON_WHEEL=ON",
+            # kelvin.mpi needs the system's MPI and libkelvin_mpi beside it:
+            # it comes with the CMake build and the Debian packages, not the wheel.
+            "-DKELVIN_BUILD_MPI=OFF",
             f"-DPython3_EXECUTABLE={sys.executable}",
         ] + shlex.split(env.get("KELVIN_CMAKE_ARGS", ""))
         subprocess.run(configure, check=True, env=env)
