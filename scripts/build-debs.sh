@@ -13,7 +13,7 @@ build=build/deb
 # MPI dependency): the packages are built without it.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr -DKELVIN_DEBIAN=ON \
   -DKELVIN_BUILD_TESTS=OFF -DKELVIN_BUILD_BENCH=OFF -DKELVIN_BUILD_TOOLS=ON -DKELVIN_BUILD_PYTHON=ON \
-  -DKELVIN_BUILD_MPI=OFF >/dev/null
+  -DKELVIN_BUILD_MPI=OFF ${KELVIN_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j2
 rm -rf "$build/packages" "$build/root"
 (cd "$build" && cpack -B "$PWD/packages" >/dev/null)
