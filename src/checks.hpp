@@ -66,8 +66,10 @@ inline bool checked_add(std::size_t a, std::size_t b, std::size_t& out) {
   return !__builtin_add_overflow(a, b, &out) && out <= kMaxExtent;
 }
 
-// `bytes` from `data` (and `below` bytes before it, for negative strides)
-// stay inside the address space. `what` describes the view for the message.
+// Whether `bytes` from `data` (and `below` bytes before it, for negative
+// strides) stay inside the address space.
+bool address_range_fits(const void* data, std::size_t below, std::size_t bytes);
+// The same as a check; `what` describes the view for the message.
 void check_address_range(const void* data, std::size_t below, std::size_t bytes, const char* name,
                          const std::string& what);
 
