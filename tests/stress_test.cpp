@@ -28,6 +28,7 @@
 #include "kelvin/kelvin.h"
 #include "kelvin/kelvin.hpp"
 #include "tests/support/long_mode.hpp"
+#include "tests/support/operations.hpp"
 
 namespace kelvin::testing {
 namespace {
@@ -90,80 +91,19 @@ std::vector<double> row_temperatures(std::size_t rows) {
   return t;
 }
 
-bool reduces(int family) { return family >= 2; }
-const char* family_name(int f) {
-  static const char* names[] = {"softmax", "log_softmax", "log_partition", "smooth_max"};
-  return names[f];
-}
-
-// The family f on a span; a reduction returns one value.
-template <class T>
-void call_span(int f, std::span<const T> x, std::span<T> y, const options& opt) {
-  switch (f) {
-    case 0:
-      softmax(x, y, opt);
-      return;
-    case 1:
-      log_softmax(x, y, opt);
-      return;
-    case 2:
-      y[0] = log_partition(x, opt);
-      return;
-    default:
-      y[0] = smooth_max(x, opt);
-      return;
-  }
-}
-
-template <class T>
-void call_matrix(int f, matrix_view<const T> x, T* y, std::size_t y_stride, const options& opt) {
-  const matrix_view<T> ym(y, x.rows, x.cols, y_stride);
-  const std::span<T> out(y, x.rows);
-  switch (f) {
-    case 0:
-      softmax(x, ym, opt);
-      return;
-    case 1:
-      log_softmax(x, ym, opt);
-      return;
-    case 2:
-      log_partition(x, out, opt);
-      return;
-    default:
-      smooth_max(x, out, opt);
-      return;
-  }
-}
-
-template <class T>
-void call_axis(int f, axis_view<const T> x, axis_view<T> y, const options& opt) {
-  switch (f) {
-    case 0:
-      softmax(x, y, opt);
-      return;
-    case 1:
-      log_softmax(x, y, opt);
-      return;
-    case 2:
-      log_partition(x, y, opt);
-      return;
-    default:
-      smooth_max(x, y, opt);
-      return;
-  }
-}
-
 template <class T>
 void add_cases(std::vector<stress_case>& cases) {
   const std::string tn = type_name<T>();
-  for (int f = 0; f < 4; ++f) {
-    const std::string fn = std::string(family_name(f)) + "/" + tn;
-    const bool red = reduces(f);
+  for (int f = 0; f < static_cast<int>(testing::kOperations.size()); ++f) {
+    const testing::operation& op = testing::kOperations[static_cast<std::size_t>(f)];
+    const testing::operation_calls<T> calls = op.template on<T>();
+    const std::string fn = std::string(op.name) + "/" + tn;
+    const bool red = op.reduces;
     {  // one row
       auto x = std::make_shared<std::vector<T>>(logits<T>(1, 1000, 1000, 1 + f));
       cases.push_back({fn + "/span", [=](int threads) {
                          std::vector<T> y(red ? 1 : x->size());
-                         call_span<T>(f, *x, y, {.temperature = 0.3, .threads = threads});
+                         calls.row(*x, y, {.temperature = 0.3, .threads = threads});
                          return bytes_of(y);
                        }});
     }
@@ -186,9 +126,8 @@ void add_cases(std::vector<stress_case>& cases) {
                          std::vector<T> y(red ? s.rows : s.rows * s.stride, T(0.0f));
                          options opt{.temperature = 0.7, .threads = threads};
                          if (s.per_row) opt.temperatures = *t;
-                         call_matrix<T>(f,
-                                        matrix_view<const T>(x->data(), s.rows, s.cols, s.stride),
-                                        y.data(), ys, opt);
+                         calls.rows(matrix_view<const T>(x->data(), s.rows, s.cols, s.stride),
+                                    matrix_view<T>(y.data(), s.rows, red ? 1 : s.cols, ys), opt);
                          return bytes_of(y);
                        }});
     }
@@ -200,9 +139,9 @@ void add_cases(std::vector<stress_case>& cases) {
       cases.push_back({fn + "/axis_contiguous", [=](int threads) {
                          const std::size_t out_axis = red ? 1 : n;
                          std::vector<T> y(outer * out_axis * inner);
-                         call_axis<T>(f, axis_view<const T>::contiguous(x->data(), outer, n, inner),
-                                      axis_view<T>::contiguous(y.data(), outer, out_axis, inner),
-                                      {.temperature = 2.5, .threads = threads});
+                         calls.axis(axis_view<const T>::contiguous(x->data(), outer, n, inner),
+                                    axis_view<T>::contiguous(y.data(), outer, out_axis, inner),
+                                    {.temperature = 2.5, .threads = threads});
                          return bytes_of(y);
                        }});
       cases.push_back({fn + "/axis_strided", [=](int threads) {
@@ -216,8 +155,8 @@ void add_cases(std::vector<stress_case>& cases) {
                                                      static_cast<std::ptrdiff_t>(n * inner),
                                                      1,
                                                      static_cast<std::ptrdiff_t>(inner)};
-                         call_axis<T>(f, xv, axis_view<T>::contiguous(y.data(), outer, out_axis, n),
-                                      {.temperature = 0.02, .threads = threads});
+                         calls.axis(xv, axis_view<T>::contiguous(y.data(), outer, out_axis, n),
+                                    {.temperature = 0.02, .threads = threads});
                          return bytes_of(y);
                        }});
     }
