@@ -228,6 +228,7 @@ void sharded_sample(MPI_Comm comm, matrix_view<const float> local_logits,
                     "MPI_Allgather");
   if (job.kind == row_kind::dense || job.kind == row_kind::uniform) {
     // The inverse-CDF walk across ranks, in rank (= index) order.
+    std::vector<double> weights;  // one buffer for every row this rank draws from
     for (std::size_t r = 0; r < rows; ++r) {
       double total = 0;
       for (std::size_t q = 0; q < p; ++q) total += parts[q * rows + r];
@@ -280,18 +281,18 @@ void sharded_sample(MPI_Comm comm, matrix_view<const float> local_logits,
       const bool has_inf = mx[2 * r] == kInf;
       const double m = has_inf ? 0.0 : mx[2 * r];
       const float* xr = effective_row(x.row(r), x.cols, has_inf, buf);
-      std::vector<double> w(x.cols);
-      detail::sampling_dense_weights(xr, x.cols, m, config.temperature, w.data());
+      weights.resize(x.cols);
+      detail::sampling_dense_weights(xr, x.cols, m, config.temperature, weights.data());
       std::size_t pick = x.cols;
       for (std::size_t i = 0; i < x.cols && !last; ++i) {
-        cum += w[i];
+        cum += weights[i];
         if (cum > target) {
           pick = i;
           break;
         }
       }
       if (pick == x.cols) {
-        while (pick > 0 && !(w[pick - 1] > 0)) --pick;
+        while (pick > 0 && !(weights[pick - 1] > 0)) --pick;
         --pick;
       }
       token[r] = static_cast<std::int64_t>(offset + pick);
