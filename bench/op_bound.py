@@ -29,7 +29,7 @@ import argparse
 import collections
 import os
 import re
-import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -172,15 +172,19 @@ def main():
     ap.add_argument("--min_ms", type=float, default=20)
     ap.add_argument("--show", action="store_true", help="print each counted loop")
     a = ap.parse_args()
-    lib = os.path.realpath(a.lib)
     tmp = tempfile.mkdtemp(prefix="op_bound.")
+    # A copy under the library's soname, so that the driver loads this build whatever its file name.
+    soname = re.search(r"SONAME\s+(\S+)", subprocess.run(["objdump", "-p", a.lib], check=True,
+                                                          capture_output=True, text=True).stdout)
+    lib = os.path.join(tmp, soname.group(1) if soname else "libkelvin.so")
+    shutil.copyfile(a.lib, lib)
     src, exe = os.path.join(tmp, "drv.c"), os.path.join(tmp, "drv")
     open(src, "w").write(DRIVER)
     subprocess.run(["gcc", "-O2", src, "-I", a.include, lib, "-Wl,-rpath," + os.path.dirname(lib),
                     "-lm", "-o", exe], check=True)
     funcs = functions(lib)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    print(f"# {cpu}; library {lib}; 1 thread, kelvin_softmax_f32, N(0, 4) logits")
+    print(f"# {cpu}; library {os.path.realpath(a.lib)}; 1 thread, kelvin_softmax_f32, N(0, 4) logits")
     print("| shape | T | hot loops: vector uops (+ moves) per entry | bound, cycles/entry | clock GHz |"
           " bound | measured: median (best) | fraction reached: median (best) |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
