@@ -3,17 +3,17 @@
 
 For each shape and temperature: a small C driver (built here, linked to the given libkelvin) times
 kelvin_softmax_f32 on 1 thread (median of repetitions, N(0, 4) logits) and runs it under `perf record`;
-the hottest innermost loop (the span of a backward branch with no other backward branch inside) of each
-kernel function with >= 3% of the samples is taken from `objdump -d` of the library, and its instructions are
-counted:
+the hottest innermost vector loop (the span of a backward branch with no other backward branch inside,
+holding ymm / zmm instructions and no call) of each kernel function with >= 3% of the samples is taken
+from `objdump -d` of the library, and its instructions are counted:
 
   - vector uops for the two 512-bit vector ports (p0, p5 on Intel since Ice Lake: port 1's vector ALU is off
     while 512-bit uops are in flight): 1 per vector arithmetic, logic, compare, shuffle or mask instruction, 2
     for the float <-> double conversions (vcvtps2pd, vcvtpd2ps: 1 p0 + 1 p5 each); loads, stores, prefetches
     and scalar (loop control) instructions are not counted (they have ports of their own);
   - register-to-register vector moves separately (move elimination may or may not remove them);
-  - entries per iteration from the row data the loop reads (each distinct memory source operand of a vector
-    instruction, not a rip-relative constant: its width in bytes / 4).
+  - entries per iteration from the row data the loop reads (each distinct memory source operand of a ymm /
+    zmm instruction, not a rip-relative constant: its width in bytes / 4).
 
 The bound of a loop is (vector uops per entry) / 2 cycles per entry; the shape's bound is the sum over its
 passes (scan, exponential and sum, scale), weighted by the entries each pass covers (all of them), converted
@@ -133,7 +133,7 @@ def entries(body):
     widths = load_widths(body)
     seen, n = set(), 0
     for _, op, arg in body:
-        if not re.search(r"%[xyz]mm", arg) or NOT_P05.match(op):
+        if not re.search(r"%[yz]mm", arg) or NOT_P05.match(op):
             continue
         operands = re.findall(r"[^,(]*\([^)]*\)|[^,]+", arg)
         mem = [o for o in operands if "(" in o and "%rip" not in o]
@@ -219,11 +219,15 @@ def main():
                 spans = loops(ins)
                 if not spans:
                     continue
+                # Vector loops only (zmm / ymm, no call): a loop over rows that calls a pass is not one.
+                spans = [(s, e) for s, e in spans
+                         if not any(x[1].startswith("call") for x in ins if s <= x[0] <= e) and
+                         any(re.search(r"%[yz]mm", x[2]) for x in ins if s <= x[0] <= e)]
+                if not spans:
+                    continue
                 heat = [(sum(h for (ff, off), h in hits.items() if ff == f and s <= base + off <= e), s, e)
                         for s, e in spans]
                 h, s, e = max(heat)
-                if h < 0.5 * c:
-                    continue  # the function's time is not in one loop (per-row code): not a pass
                 body = [x for x in ins if s <= x[0] <= e]
                 uops, moves = count(body)
                 n_entries = entries(body)
