@@ -41,13 +41,20 @@ DRIVER = r"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
 static double probe(void) {  /* GHz from a dependent 1-cycle add chain */
   uint64_t v = 1; long n = 3000000; double t0 = now();
   for (long i = 0; i < n; ++i) __asm__ volatile("add $1, %0" : "+r"(v));
   return n / (now() - t0) / 1e9;
 }
-static int cmp(const void* a, const void* b) { double x = *(const double*)a, y = *(const double*)b; return (x > y) - (x < y); }
+static int cmp(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
+  return (x > y) - (x < y);
+}
 int main(int argc, char** argv) {
   size_t rows = strtoul(argv[1], 0, 10), cols = strtoul(argv[2], 0, 10);
   double T = atof(argv[3]); int reps = atoi(argv[4]); double min_s = atof(argv[5]);
@@ -59,8 +66,12 @@ int main(int argc, char** argv) {
   }
   kelvin_set_num_threads(1);
   long calls = 1;
-  for (;;) { double t0 = now(); for (long c = 0; c < calls; ++c) kelvin_softmax_f32(x, y, rows, cols, cols, cols, T);
-             if (now() - t0 >= min_s) break; calls *= 2; }
+  for (;;) {
+    double t0 = now();
+    for (long c = 0; c < calls; ++c) kelvin_softmax_f32(x, y, rows, cols, cols, cols, T);
+    if (now() - t0 >= min_s) break;
+    calls *= 2;
+  }
   double* t = malloc(reps * sizeof(double)); double* g = malloc(2 * reps * sizeof(double));
   for (int r = 0; r < reps; ++r) {
     g[2 * r] = probe();
