@@ -35,11 +35,15 @@ int default_threads() noexcept {
 }
 
 int plan_threads(int requested, std::size_t items, std::size_t work_per_item) noexcept {
-  int t = requested > 0 ? requested : default_threads();
   const std::size_t work = items * std::max<std::size_t>(work_per_item, 1);
-  const std::size_t by_work = std::max<std::size_t>(1, work / kGrainElements);
-  t = static_cast<int>(std::min<std::size_t>({static_cast<std::size_t>(t), items, by_work}));
-  return std::max(t, 1);
+  const std::size_t cap = std::min(items, std::max<std::size_t>(1, work / kGrainElements));
+  // The default asks the kernel for the affinity mask (omp_get_num_procs is a
+  // sched_getaffinity system call each time), ~15% of a 1x1000 softmax; work
+  // that one thread takes anyway does not ask. Not cached: the mask or the
+  // cgroup's cpuset may change while the process runs.
+  if (cap <= 1) return 1;
+  const int t = requested > 0 ? requested : default_threads();
+  return std::max(1, static_cast<int>(std::min(static_cast<std::size_t>(t), cap)));
 }
 
 #ifndef _OPENMP

@@ -623,6 +623,31 @@ TEST_P(axis_lanes, float64_lanes_are_within_two_ulps_of_mpfr) {
 
 KELVIN_INSTANTIATE_PER_TARGET(axis_lanes);
 
+TEST(threads, plan_follows_the_request_the_default_and_the_grain) {
+  constexpr std::size_t g = detail::kGrainElements;
+  // Less than two grains of work: one thread, whatever was asked.
+  for (const int requested : {0, 1, 2, 64}) {
+    EXPECT_EQ(detail::plan_threads(requested, 1, 1000), 1) << requested;
+    EXPECT_EQ(detail::plan_threads(requested, 1, 2 * g), 1) << requested;  // one item
+    EXPECT_EQ(detail::plan_threads(requested, 100, (2 * g - 1) / 100), 1) << requested;
+    EXPECT_EQ(detail::plan_threads(requested, 0, 0), 1) << requested;
+  }
+  // More: the request, capped by the items and by the work in grains.
+  EXPECT_EQ(detail::plan_threads(8, 100, 2 * g), 8);
+  EXPECT_EQ(detail::plan_threads(8, 3, 2 * g), 3);
+  EXPECT_EQ(detail::plan_threads(8, 100, (5 * g + 99) / 100), 5);
+  // No request: the default, read at every call that has work for more threads
+  // (the tests run with the default unset, 0, as this leaves it).
+  detail::set_default_threads(3);
+  EXPECT_EQ(detail::plan_threads(0, 100, 2 * g), 3);
+  detail::set_default_threads(5);
+  EXPECT_EQ(detail::plan_threads(0, 100, 2 * g), 5);
+  EXPECT_EQ(detail::plan_threads(0, 100, 1), 1);
+  detail::set_default_threads(0);
+  EXPECT_GE(detail::default_threads(), 1);
+  EXPECT_EQ(detail::plan_threads(0, 1000, 1000 * g), detail::default_threads());
+}
+
 TEST(threads, results_do_not_depend_on_the_thread_count) {
   // Every shape is above the grain, so that threads = 2 really runs two
   // threads: rows of the batched kernel whose work items differ with the
