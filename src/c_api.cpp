@@ -54,10 +54,20 @@ kelvin::options to_options(const kelvin_options* c, std::size_t rows) {
   return o;
 }
 
+// The defaults of every field this library knows.
+kelvin_options default_options(std::size_t size) {
+  kelvin_options o{};
+  o.size = size;
+  o.temperature = 1.0;
+  o.temperatures = nullptr;
+  o.empty_row = KELVIN_EMPTY_ROW_NAN;
+  o.threads = 0;
+  return o;
+}
+
 // The _ex forms' arguments as options.
 kelvin_options ex_options(double temperature, const double* temperatures, int empty_row) {
-  kelvin_options o;
-  kelvin_options_init(&o, sizeof o);
+  kelvin_options o = default_options(sizeof o);
   o.temperature = temperature;
   o.temperatures = temperatures;
   o.empty_row = empty_row;
@@ -197,12 +207,7 @@ void kelvin_options_init(kelvin_options* opt, size_t size) {
   if (opt == nullptr || size < kOptionsV1) return;
   // Fields this library knows and the caller's struct holds; a longer
   // struct's later fields are the caller's to set.
-  kelvin_options o{};
-  o.size = size;
-  o.temperature = 1.0;
-  o.temperatures = nullptr;
-  o.empty_row = KELVIN_EMPTY_ROW_NAN;
-  o.threads = 0;
+  const kelvin_options o = default_options(size);
   std::memcpy(opt, &o, std::min(size, sizeof o));
 }
 
