@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Times kelvin against libtorch and oneDNN where the shared peer harness (../shared/peers, float32
 # rows only) cannot: float64 row softmax, and softmax over the middle axis of a 3-d array
-# (float32, and float64 at 64x1000x64), at T = 1 and T = 0.07 with 1 and 2 threads
-# (bench/peers_extra.cpp), and writes OUT_DIR/ratios-extra.md (median of 3 repetitions,
+# (float32, and float64 at 64x1000x64), and bfloat16 / float16 rows (with kelvin's float32 on the
+# same inputs), at T = 1 and T = 0.07 with 1 and 2 threads (bench/peers_extra.cpp), and writes OUT_DIR/ratios-extra.md (median of 3 repetitions,
 # kelvin / fastest peer) next to the raw peers_extra.json.
-# Usage: scripts/bench-extra.sh [OUT_DIR] [extra peers_extra args, e.g. --benchmark_filter=axis/]
+# Usage: scripts/bench-extra.sh [OUT_DIR] [extra peers_extra args, e.g. --benchmark_filter=axis/,
+#        or --benchmark_filter='^(bf16|f16)/' for the 16-bit case alone]
 # OUT_DIR defaults to build-extra/results; MIN_TIME (seconds per repetition, default 0.25).
 # Takes ~5 minutes on a quiet 2-core machine (build included); run it with nothing else busy.
 set -euo pipefail

@@ -645,8 +645,21 @@ TEST(half_errors, bad_arguments_throw_and_write_nothing) {
 // ---- accuracy against MPFR ----------------------------------------------------------
 
 struct worst {
-  double softmax = 0, log_softmax = 0, log_partition = 0;
+  double softmax = 0, log_softmax = 0, log_partition = 0, smooth_max = 0;
 };
+
+// Distance of a 16-bit smooth_max from the exact T log Z (T times MPFR's log Z rounded to
+// double: relative error 2^-52, 2^-44 of a float16 ulp) in ulp of H at the exact value (the
+// subnormal ulp below the normal range). Beyond H's rounding overflow threshold the right result
+// is the infinity of that sign.
+template <class H>
+double smooth_max_ulps(double computed, double exact) {
+  const double limit = std::ldexp(2.0 - std::ldexp(1.0, -format<H>::precision), format<H>::emax);
+  if (std::abs(exact) >= limit) return computed == std::copysign(kInf, exact) ? 0.0 : kInf;
+  if (exact == 0) return computed == 0 ? 0.0 : kInf;
+  const int e = std::max(std::ilogb(exact), format<H>::emin);
+  return std::abs(computed - exact) / std::ldexp(1.0, e - (format<H>::precision - 1));
+}
 
 // One row on every supported target against one MPFR reference.
 template <class H>
@@ -669,15 +682,20 @@ void check_accuracy(const std::vector<H>& x, double t, worst& w, const char* wha
       el = std::max(el, ref.log_softmax_ulps(i, f(r.logp[i]), fp<H>()));
     }
     const double ez = ref.log_partition_ulps(f(r.log_z), fp<H>());
+    const double em = smooth_max_ulps<H>(f(r.smax), t * ref.log_partition());
     EXPECT_LE(es, 2.0) << format<H>::name << " " << what << " " << tg->name << " n=" << x.size()
                        << " T=" << t;
     EXPECT_LE(el, 2.0) << format<H>::name << " " << what << " " << tg->name << " n=" << x.size()
                        << " T=" << t;
     EXPECT_LE(ez, 2.0) << format<H>::name << " " << what << " " << tg->name << " n=" << x.size()
                        << " T=" << t;
+    EXPECT_LE(em, 2.0) << format<H>::name << " smooth_max " << what << " " << tg->name
+                       << " n=" << x.size() << " T=" << t << ": " << f(r.smax) << " vs "
+                       << t * ref.log_partition();
     w.softmax = std::max(w.softmax, es);
     w.log_softmax = std::max(w.log_softmax, el);
     w.log_partition = std::max(w.log_partition, ez);
+    w.smooth_max = std::max(w.smooth_max, em);
   }
   detail::select_target(*before);
 }
@@ -732,8 +750,9 @@ void accuracy_sweep() {
     for (double t : {1e-30, 1e-7, 1e7, 1e30})
       check_accuracy(as<H>({1, 5, 7, 10, 9.5, -3}), t, w, "T");
   }
-  std::printf("[accuracy] %s: softmax %.4f ulp, log_softmax %.4f, log_partition %.4f\n",
-              format<H>::name, w.softmax, w.log_softmax, w.log_partition);
+  std::printf(
+      "[accuracy] %s: softmax %.4f ulp, log_softmax %.4f, log_partition %.4f, smooth_max %.4f\n",
+      format<H>::name, w.softmax, w.log_softmax, w.log_partition, w.smooth_max);
 }
 
 TEST(half_accuracy, bfloat16_against_mpfr) { accuracy_sweep<bfloat16>(); }
