@@ -23,11 +23,13 @@
 // omp_set_num_threads before every entry. Bytes are read + written (2 x elements x sizeof).
 //
 //   build-extra/bench/peers_extra --benchmark_filter='axis/.*/64x1000x64/' --benchmark_min_time=0.1
+//   build-extra/bench/peers_extra --half=bf16 --half_reps=21 > half.json
 #include <benchmark/benchmark.h>
 #include <omp.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -35,12 +37,15 @@
 #include <initializer_list>
 #include <limits>
 #include <map>
+#include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <random>
 #include <span>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "kelvin/kelvin.h"
@@ -535,52 +540,111 @@ const std::string& half_check_once(const std::string& name, half_type h, half_ru
   return note;
 }
 
-void half_bench(benchmark::State& st, const std::string& name, half_type h, shape s, half_impl i,
-                double temp, int threads) {
-  omp_set_num_threads(threads);
-  torch::set_num_threads(threads);
-  auto& d = half_data_for(h, s, temp);
-  std::string note, info;
-  try {
-    half_runner r(h, i, s, d, temp, threads);
-    note = half_check_once(name, h, r, d, s, temp);
-    info = r.info();
-    st.SetLabel(info + (info.empty() || note.empty() ? "" : "; ") + note);
-    for (auto _ : st) {
-      r.run();
-      benchmark::ClobberMemory();
-    }
-  } catch (const std::exception& e) {
-    // The library has no kernel for this type on this CPU: report it, do not time it.
-    std::string msg = e.what();
-    msg = msg.substr(0, msg.find('\n'));
-    std::fprintf(stderr, "peers_extra: %s not timed: %s\n", name.c_str(), msg.c_str());
-    st.SkipWithError(msg.c_str());
-    return;
+// JSON string contents (labels and library error messages).
+std::string json_escape(const std::string& in) {
+  std::string out;
+  for (char c : in) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c == '\n' ? ' ' : c;
   }
-  const auto n = static_cast<int64_t>(s.size());
-  st.SetItemsProcessed(st.iterations() * n);
-  st.SetBytesProcessed(st.iterations() * 2 * n * 2);
+  return out;
 }
 
-void register_half(const char* family, half_type h, std::span<const shape> shapes) {
-  for (const shape& s : shapes) {
-    for (double t : {1.0, 0.07}) {
-      for (int threads : {1, 2}) {
-        for (half_impl i : {half_impl::kelvin, half_impl::kelvin_f32, half_impl::onednn,
-                            half_impl::torch, half_impl::torch_out}) {
-          const std::string name = std::string(family) + "/" + half_impl_name(i) + "/" +
-                                   temp_name(t) + "/" + s.name() +
-                                   "/threads:" + std::to_string(threads);
-          benchmark::RegisterBenchmark(
-              name.c_str(),
-              [=](benchmark::State& st) { half_bench(st, name, h, s, i, t, threads); })
-              ->UseRealTime()
-              ->Unit(benchmark::kMicrosecond);
+// The 16-bit entries, interleaved: for each type, shape, T and thread count, every implementation
+// is timed in turn, `reps` times round-robin (the starting implementation rotating), each sample
+// the mean of enough calls to last >= 20 ms, so that load from other processes on a shared
+// machine falls on all of them alike; separate entries run one after another drift by 30% there.
+// Writes Google Benchmark's JSON layout (the median and cv aggregates of each entry, errors as
+// error_occurred) for bench/peers_extra_report.py.
+int run_half_interleaved(int reps, const std::string& only, std::span<const shape> shapes) {
+  using clock = std::chrono::steady_clock;
+  const dnnl_version_t* v = dnnl::version();
+  std::printf(
+      "{\n  \"context\": {\"date\": \"interleaved\", \"kelvin\": \"%s target %s\", "
+      "\"libtorch\": \"%s\", \"onednn\": \"%d.%d.%d\", \"num_cpus\": %u},\n"
+      "  \"benchmarks\": [\n",
+      kelvin::version(), kelvin::active_target(), TORCH_VERSION, v->major, v->minor, v->patch,
+      std::thread::hardware_concurrency());
+  bool first = true;
+  const auto emit = [&](const std::string& name, const char* agg, double value,
+                        const std::string& label, const std::string& error) {
+    std::printf(
+        "%s    {\"run_name\": \"%s\", \"run_type\": \"aggregate\", \"aggregate_name\": "
+        "\"%s\", \"repetitions\": %d, \"real_time\": %.6g, \"time_unit\": \"us\", "
+        "\"label\": \"%s\"%s%s%s}",
+        first ? "" : ",\n", name.c_str(), agg, reps, value, json_escape(label).c_str(),
+        error.empty() ? "" : ", \"error_occurred\": true, \"error_message\": \"",
+        json_escape(error).c_str(), error.empty() ? "" : "\"");
+    first = false;
+  };
+  const half_impl impls[] = {half_impl::kelvin, half_impl::kelvin_f32, half_impl::onednn,
+                             half_impl::torch, half_impl::torch_out};
+  for (const auto& [family, h] : {std::pair{"bf16", half_type::bf16}, {"f16", half_type::f16}}) {
+    if (!only.empty() && only != family) continue;
+    for (const shape& s : shapes) {
+      for (double t : {1.0, 0.07}) {
+        for (int threads : {1, 2}) {
+          omp_set_num_threads(threads);
+          torch::set_num_threads(threads);
+          auto& d = half_data_for(h, s, t);
+          struct entry {
+            std::string name, label;
+            std::unique_ptr<half_runner> r;
+            int calls = 1;
+            std::vector<double> us;
+          };
+          std::vector<entry> es;
+          for (half_impl i : impls) {
+            entry e;
+            e.name = std::string(family) + "/" + half_impl_name(i) + "/" + temp_name(t) + "/" +
+                     s.name() + "/threads:" + std::to_string(threads);
+            try {
+              e.r = std::make_unique<half_runner>(h, i, s, d, t, threads);
+              const std::string& note = half_check_once(e.name, h, *e.r, d, s, t);
+              const std::string& info = e.r->info();
+              e.label = info + (info.empty() || note.empty() ? "" : "; ") + note;
+            } catch (const std::exception& ex) {
+              // No kernel for this type on this CPU: reported, not timed.
+              std::string msg = ex.what();
+              msg = msg.substr(0, msg.find('\n'));
+              std::fprintf(stderr, "peers_extra: %s not timed: %s\n", e.name.c_str(), msg.c_str());
+              emit(e.name, "median", 0, "", msg);
+              continue;
+            }
+            // Calls per sample: enough for 20 ms, from one warm-up call and one timed call.
+            e.r->run();
+            const auto t0 = clock::now();
+            e.r->run();
+            const double one = std::chrono::duration<double>(clock::now() - t0).count();
+            e.calls = std::max(1, static_cast<int>(std::ceil(0.02 / std::max(one, 1e-9))));
+            es.push_back(std::move(e));
+          }
+          for (int rep = 0; rep < reps; ++rep) {
+            for (std::size_t j = 0; j < es.size(); ++j) {
+              entry& e = es[(j + static_cast<std::size_t>(rep)) % es.size()];
+              const auto t0 = clock::now();
+              for (int c = 0; c < e.calls; ++c) e.r->run();
+              const double sec = std::chrono::duration<double>(clock::now() - t0).count();
+              e.us.push_back(sec * 1e6 / e.calls);
+            }
+          }
+          for (entry& e : es) {
+            std::vector<double> u = e.us;
+            std::sort(u.begin(), u.end());
+            const double med = u[u.size() / 2];
+            double mean = 0, var = 0;
+            for (double x : u) mean += x / static_cast<double>(u.size());
+            for (double x : u) var += (x - mean) * (x - mean) / static_cast<double>(u.size());
+            emit(e.name, "median", med, e.label, "");
+            emit(e.name, "cv", std::sqrt(var) / mean, "", "");
+            std::fprintf(stderr, "%s: median %.1f us\n", e.name.c_str(), med);
+          }
         }
       }
     }
   }
+  std::printf("\n  ]\n}\n");
+  return 0;
 }
 
 const shape kRows[] = {{1, 1000, 1},    {1, 32000, 1},  {1, 262144, 1}, {4096, 1000, 1},
@@ -596,8 +660,16 @@ int main(int argc, char** argv) {
   register_family<double>("f64", kRows, {impl::kelvin, impl::torch, impl::torch_out});
   register_family<float>("axis", kAxis, {impl::kelvin, impl::onednn, impl::torch, impl::torch_out});
   register_family<double>("axis_f64", kAxisF64, {impl::kelvin, impl::torch, impl::torch_out});
-  register_half("bf16", half_type::bf16, kHalfRows);
-  register_half("f16", half_type::f16, kHalfRows);
+  // --half[=bf16|f16] [--half_reps=N]: the 16-bit entries alone, interleaved (JSON on stdout).
+  std::string half;
+  int half_reps = 21;
+  for (int k = 1; k < argc; ++k) {
+    const std::string arg = argv[k];
+    if (arg == "--half") half = "all";
+    if (arg.starts_with("--half=")) half = arg.substr(7);
+    if (arg.starts_with("--half_reps=")) half_reps = std::max(1, std::atoi(arg.c_str() + 12));
+  }
+  if (!half.empty()) return run_half_interleaved(half_reps, half == "all" ? "" : half, kHalfRows);
 
   const dnnl_version_t* v = dnnl::version();
   benchmark::AddCustomContext(

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Ratio tables from one run of scripts/bench-extra.sh (bench/peers_extra.cpp).
 
-Usage: bench/peers_extra_report.py peers_extra.json [info.txt] > ratios-extra.md
+Usage: bench/peers_extra_report.py peers_extra.json [more.json ...] [info.txt] > ratios-extra.md
+(the JSON files' entries are read together: the Google Benchmark run and peers_extra --half's)
 Google Benchmark JSON with --benchmark_repetitions and aggregates; entries are named
 FAMILY/IMPL/T=t/SHAPE/threads:N. For each family, T, shape and thread count: kelvin's median
 time, the fastest peer's and which, their ratio (kelvin / peer, lower is better), every peer's
@@ -38,8 +39,12 @@ def to_us(b, key="real_time"):
     return b[key] * scale
 
 
-data = json.load(open(sys.argv[1]))
-info = open(sys.argv[2]).read().strip() if len(sys.argv) > 2 else ""
+jsons = [json.load(open(a)) for a in sys.argv[1:] if a.endswith(".json")]
+info = "".join(open(a).read().strip() for a in sys.argv[1:] if not a.endswith(".json"))
+data = {"context": next((d["context"] for d in jsons if d["context"].get("date") != "interleaved"),
+                        jsons[0]["context"]),
+        "benchmarks": [b for d in jsons for b in d["benchmarks"]]}
+interleaved = any(d["context"].get("date") == "interleaved" for d in jsons)
 
 median = defaultdict(dict)  # (family, T, shape, threads) -> impl -> µs
 cv = defaultdict(dict)  # same -> impl -> cv of the real time
@@ -117,9 +122,12 @@ for family in [f for f in HALF_FAMILIES if any(k[0] == f for k in order)]:
     for temp in sorted({k[1] for k in order if k[0] == family}, key=lambda t: -float(t[2:])):
         keys = [k for k in order if k[0] == family and k[1] == temp]
         print(f"## {family}: {HALF_FAMILIES[family]}, {temp}\n")
-        print("ratio = kelvin / the other (lower is better); targets: / kelvin_f32 <= 0.625 "
-              "(1.6x faster), / peer <= 0.5. cv = the largest coefficient of variation of the "
-              "medians in the row.\n")
+        how = ("interleaved (peers_extra --half: every implementation in turn, round-robin, each "
+               "sample >= 20 ms of calls), median of the samples" if interleaved
+               else "median of the repetitions")
+        print(f"{how}; ratio = kelvin / the other (lower is better); targets: / kelvin_f32 <= "
+              "0.625 (1.6x faster), / peer <= 0.5. cv = the largest coefficient of variation of "
+              "the samples in the row.\n")
         print("| shape | threads | kelvin µs | kelvin_f32 µs | / f32 | " +
               " | ".join(f"{p} µs | / {p}" for p in HALF_PEERS) + " | cv % |")
         print("|---|---:|---:|---:|---:|" + "---:|---:|" * len(HALF_PEERS) + "---:|")
@@ -152,6 +160,11 @@ if flagged:
     print()
 if failed:
     print("Not timed (the entry reported an error):\n")
+    grouped = defaultdict(list)  # (family, impl, message) -> the rest of the names
     for name, msg in failed.items():
-        print(f"- `{name}`: {msg}")
+        family, impl, rest = name.split("/", 2)
+        grouped[(family, impl, msg)].append(rest)
+    for (family, impl, msg), rests in grouped.items():
+        print(f"- `{family}/{impl}` ({len(rests)} entries: {', '.join(rests[:2])}"
+              f"{', ...' if len(rests) > 2 else ''}): {msg}")
     print()
