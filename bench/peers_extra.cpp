@@ -559,12 +559,14 @@ std::string json_escape(const std::string& in) {
 int run_half_interleaved(int reps, const std::string& only, std::span<const shape> shapes) {
   using clock = std::chrono::steady_clock;
   const dnnl_version_t* v = dnnl::version();
+  double load[3] = {0, 0, 0};
+  if (getloadavg(load, 3) != 3) load[0] = load[1] = load[2] = 0;
   std::printf(
       "{\n  \"context\": {\"date\": \"interleaved\", \"kelvin\": \"%s target %s\", "
-      "\"libtorch\": \"%s\", \"onednn\": \"%d.%d.%d\", \"num_cpus\": %u},\n"
-      "  \"benchmarks\": [\n",
+      "\"libtorch\": \"%s\", \"onednn\": \"%d.%d.%d\", \"num_cpus\": %u, "
+      "\"load_avg\": [%.2f, %.2f, %.2f]},\n  \"benchmarks\": [\n",
       kelvin::version(), kelvin::active_target(), TORCH_VERSION, v->major, v->minor, v->patch,
-      std::thread::hardware_concurrency());
+      std::thread::hardware_concurrency(), load[0], load[1], load[2]);
   bool first = true;
   const auto emit = [&](const std::string& name, const char* agg, double value,
                         const std::string& label, const std::string& error) {
