@@ -444,12 +444,48 @@ void ScaleF16(const float* e, float16* y, size_t n, float inv) {
   for (size_t j = 0; i + j < n; ++j) y[i + j] = float16::from_bits(res[j]);
 }
 
+HWY_INLINE hn::Vec<D16> Round(VF v, const bfloat16*) { return RoundBf16(v); }
+HWY_INLINE hn::Vec<D16> Round(VF v, const float16*) { return RoundF16(v); }
+
+// One pass, in order (no bfloat16 pairs: no exponentials to keep), every
+// lane's result rounded to nearest even; a vector is loaded before its
+// results are stored, so y may be x.
+template <bool kFma, class H>
+void LogOutT(const H* x, H* y, size_t n, const detail::half_args& a, float c) {
+  const DF df;
+  const size_t lanes = hn::Lanes(df);
+  const VF vm = hn::Set(df, a.m), vi = hn::Set(df, a.inv_t), vc = hn::Set(df, c);
+  const VF mi = hn::Set(df, static_cast<float>(-static_cast<double>(a.m) * a.inv_t));
+  const auto out = [&](VF v) HWY_ATTR {
+    const VF t = kFma ? hn::MulAdd(v, vi, mi) : hn::Mul(hn::Sub(v, vm), vi);
+    return Round(hn::Sub(t, vc), x);
+  };
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) hn::StoreU(out(Widen(x + i)), D16(), Bits(y + i));
+  if (i == n) return;
+  HWY_ALIGN std::uint16_t res[HWY_MAX_BYTES / sizeof(float)];
+  hn::Store(out(WidenTail(x + i, n - i, a.m)), D16(), res);
+  for (size_t j = 0; i + j < n; ++j) y[i + j] = H::from_bits(res[j]);
+}
+
+template <class H>
+void LogOutH(const H* x, H* y, size_t n, const detail::half_args& a, float c) {
+  return a.fma ? LogOutT<true>(x, y, n, a, c) : LogOutT<false>(x, y, n, a, c);
+}
+void LogOutBf16(const bfloat16* x, bfloat16* y, size_t n, const detail::half_args& a, float c) {
+  LogOutH(x, y, n, a, c);
+}
+void LogOutF16(const float16* x, float16* y, size_t n, const detail::half_args& a, float c) {
+  LogOutH(x, y, n, a, c);
+}
+
 #undef KELVIN_HAVE_F16C
 #undef KELVIN_BF16_PAIRS
 
 const detail::half_kernels* HalfKernels() {
-  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16,  &F16ToF32,  &F32ToF16,  &ScanBf16,
-                                      &ScanF16,   &ExpSumBf16, &ExpSumF16, &ScaleBf16, &ScaleF16};
+  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16, &F16ToF32,   &F32ToF16,
+                                      &ScanBf16,  &ScanF16,   &ExpSumBf16, &ExpSumF16,
+                                      &ScaleBf16, &ScaleF16,  &LogOutBf16, &LogOutF16};
   return &k;
 }
 
@@ -540,9 +576,19 @@ void scale_bf16(const float* e, bfloat16* y, std::size_t n, float inv, bool scal
 void scale_f16(const float* e, float16* y, std::size_t n, float inv) {
   for (std::size_t i = 0; i < n; ++i) y[i] = float16(e[i] * inv);
 }
-const half_kernels kScalarHalf{
-    &bf16_to_f32,   &f32_to_bf16,       &f16_to_f32,       &f32_to_f16, &scan<bfloat16>,
-    &scan<float16>, &exp_sum<bfloat16>, &exp_sum<float16>, &scale_bf16, &scale_f16};
+template <class H>
+void log_out(const H* x, H* y, std::size_t n, const half_args& a, float c) {
+  const float m = a.m, inv_t = a.inv_t;
+  const auto mi = static_cast<float>(-static_cast<double>(m) * inv_t);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto xi = static_cast<float>(x[i]);
+    y[i] = H((a.fma ? std::fma(xi, inv_t, mi) : (xi - m) * inv_t) - c);
+  }
+}
+const half_kernels kScalarHalf{&bf16_to_f32,       &f32_to_bf16,       &f16_to_f32,
+                               &f32_to_f16,        &scan<bfloat16>,    &scan<float16>,
+                               &exp_sum<bfloat16>, &exp_sum<float16>,  &scale_bf16,
+                               &scale_f16,         &log_out<bfloat16>, &log_out<float16>};
 
 }  // namespace
 
