@@ -16,7 +16,8 @@
 // chunks and the order their partial results merge in are the float row's;
 // softmax computes each exponential twice, for the sum and for the output). Either way every result
 // off the float lanes is the float result for the widened row, rounded once. Buffers hold at most
-// kHalfRowBuffer floats per thread.
+// kHalfRowBuffer floats per thread (float lanes: softmax's exponentials; log_softmax and
+// log_partition need none).
 #include "src/half.hpp"
 
 #include <array>
@@ -109,8 +110,8 @@ bool takes_float_lanes(family f) {
 //  - log_softmax and log_partition need only S (>= 1, clamped at -60: it
 //    moves by less than n e^-60 < 2^-60 relative), not the exponentials:
 //    log_partition is m / T + log S in double, log_softmax t_i - log S in
-//    float (an error below 2^-16 absolute, 2^-6 of a float16 ulp at 1: these
-//    results are measured in ulp of max(|r|, 1)). Rows whose spread
+//    float (an error below 2^-13 of max(|r|, 1), the unit these results are
+//    measured in: 1/8 of a float16 ulp). Rows whose spread
 //    overflows a float (only bfloat16 has such values) keep the float path,
 //    which halves the spread first.
 // Rows longer than a chunk run chunk by chunk on k.threads threads, their
