@@ -174,7 +174,8 @@ bool native_byte_order(const py::dtype& dt) {
 }
 
 // float16, float32 and float64 pass through (float16 within 2 float16 ulp:
-// softmax in float lanes, the rest the float32 result rounded once); bool and integer arrays (and
+// softmax, log_softmax and log_partition in float lanes, smooth_max the float32 result rounded
+// once); bool and integer arrays (and
 // anything NumPy turns into them) become float64, as in SciPy; the rest is a TypeError.
 input as_float_array(py::handle x) {
   input in;
@@ -731,8 +732,9 @@ Parameters
 x : array_like
     float16, float32 or float64 array of any rank and strides (bool and
     integer inputs, and lists, become float64). The result has x's float
-    dtype; float16 results are within 2 float16 ulp (softmax computed in
-    float lanes, the others in float32 and rounded once to float16).
+    dtype; float16 results are within 2 float16 ulp (softmax, log_softmax
+    and log_partition computed in float lanes, smooth_max in float32 and
+    rounded once to float16).
 temperature : float or array_like, default 1.0
     T >= 0 (0 and inf included). An array gives one temperature per row: it
     broadcasts to the reduced shape (x's shape without the reduced axes), or

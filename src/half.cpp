@@ -3,11 +3,11 @@
 // kernels, so the contract's special cases are the float ones), and rounded
 // once to the storage type on the way back.
 //
-// softmax of a row of up to kHalfRowBuffer entries off the special cases
-// takes float lanes instead (float_lanes_softmax): the contract gives 16-bit
-// results 2 ulp of their own type, so the argument is computed in float and
-// the exponential is a float polynomial, about half the float path's
-// operations (docs/performance.md).
+// softmax, log_softmax and log_partition of a row of up to kHalfRowBuffer
+// entries off the special cases take float lanes instead (float_lanes): the
+// contract gives 16-bit results 2 ulp of their own type, so the argument is
+// computed in float and the exponential is a float polynomial, about half the
+// float path's operations (docs/performance.md).
 //
 // A row of up to kHalfRowBuffer entries is converted whole, computed in place
 // in the buffer by row_exec<float> and converted back: one exponential per
@@ -16,7 +16,8 @@
 // chunks and the order their partial results merge in are the float row's;
 // softmax computes each exponential twice, for the sum and for the output). Either way every result
 // off the float lanes is the float result for the widened row, rounded once. Buffers hold at most
-// kHalfRowBuffer floats per thread.
+// kHalfRowBuffer floats per thread (float lanes: softmax's exponentials; log_softmax and
+// log_partition need none).
 #include "src/half.hpp"
 
 #include <array>
@@ -83,35 +84,51 @@ struct half_context {
   row_exec<H, widened_rows<H>> chunked;  // longer rows
 };
 
-// softmax of the row x (n <= kHalfRowBuffer; y may be x) in float lanes, read
-// straight from storage, or false, having written nothing, for rows the
-// float path must take: the special cases (NaN, infinite max: compute_row),
-// and T outside [1e-30, 1e30] (where 1 / T or (x - m) / T in float could
-// overflow, underflow or lose the true argument).
+// The operations that take float lanes: softmax, log_softmax and
+// log_partition (smooth_max = m + T log S cancels where m < 0 and needs log S
+// to more than float's precision, so it keeps the float path).
+bool takes_float_lanes(family f) {
+  return f == family::softmax || f == family::log_softmax || f == family::log_partition;
+}
+
+// softmax, log_softmax or log_partition of the row x (n <= kHalfRowBuffer; y
+// may be x; log_partition: *y) in float lanes, read straight from storage, or
+// false, having written nothing, for rows the float path must take: the
+// special cases (NaN, infinite max: compute_row), and T outside [1e-30,
+// 1e30] (where 1 / T or (x - m) / T in float could overflow, underflow or
+// lose the true argument).
 //  - float16, or bfloat16 rows whose arguments are all >= -60: exp(t_i),
 //    clamped at -60 where some argument is below (float16 rounds those
 //    outputs, <= e^-60, to 0 as it would the true ones; S >= 1 moves by
 //    less than n e^-60), then e_i * (1 / S): every product >= e^-60 2^-18 is
 //    a normal float.
-//  - Other bfloat16 rows (outputs down into its subnormal range, -inf
-//    masks): exp(t_i) 2^64, clamped at -104 (outputs below e^-104 round to
-//    0), a normal float; the product by 2^64 / S' is the output times 2^64,
-//    and its 2^-64 is applied by integer operations (no multiply on a
+//  - Other bfloat16 softmax rows (outputs down into its subnormal range,
+//    -inf masks): exp(t_i) 2^64, clamped at -104 (outputs below e^-104 round
+//    to 0), a normal float; the product by 2^64 / S' is the output times
+//    2^64, and its 2^-64 is applied by integer operations (no multiply on a
 //    subnormal: docs/performance.md).
+//  - log_softmax and log_partition need only S (>= 1, clamped at -60: it
+//    moves by less than n e^-60 < 2^-60 relative), not the exponentials:
+//    log_partition is m / T + log S in double, log_softmax t_i - log S in
+//    float (an error below 2^-13 of max(|r|, 1), the unit these results are
+//    measured in: 1/8 of a float16 ulp). Rows whose spread
+//    overflows a float (only bfloat16 has such values) keep the float path,
+//    which halves the spread first.
 // Rows longer than a chunk run chunk by chunk on k.threads threads, their
 // sums merged in chunk order: the results do not depend on the thread count.
 template <class H>
-bool float_lanes_softmax(const half_context<H>& k, const H* x, H* y, std::size_t n, double t,
-                         const H* next) {
+bool float_lanes(family f, const half_context<H>& k, const H* x, H* y, std::size_t n, double t,
+                 const H* next) {
   if (n == 0 || n > kHalfRowBuffer || !(t >= 1e-30 && t <= 1e30) || !half_float_lanes()) {
     return false;
   }
   constexpr bool kBf16 = std::is_same_v<H, bfloat16>;
+  const bool soft = f == family::softmax;
   constexpr std::size_t kMaxChunks = kHalfRowBuffer / kChunk;
   const std::size_t chunks = chunk_count(n);
-  const auto each = [&](auto&& f) {
-    if (chunks == 1) return f(std::size_t{0}, std::size_t{0}, n);
-    parallel_for(chunks, k.threads, [&](std::size_t c) { f(c, c * kChunk, chunk_size(n, c)); });
+  const auto each = [&](auto&& g) {
+    if (chunks == 1) return g(std::size_t{0}, std::size_t{0}, n);
+    parallel_for(chunks, k.threads, [&](std::size_t c) { g(c, c * kChunk, chunk_size(n, c)); });
   };
   std::array<row_scan, kMaxChunks> scans;
   each([&](std::size_t c, std::size_t o, std::size_t len) {
@@ -123,19 +140,23 @@ bool float_lanes_softmax(const half_context<H>& k, const H* x, H* y, std::size_t
   });
   const row_scan s = chunks == 1 ? scans[0] : merge_scans({scans.begin(), scans.begin() + chunks});
   if (s.has_nan || !std::isfinite(s.max)) return false;
+  if constexpr (kBf16) {  // -inf masks: the finite entries reach down to -max at most
+    const double low = std::isfinite(s.low) ? s.low : -0x1.fep127;
+    if (!soft && s.max - low > 0x1.fffffep127) return false;
+  }
   const double inv = 1.0 / t;
   half_args a;
   a.m = static_cast<float>(s.max);
   a.inv_t = static_cast<float>(inv);
   const double low_arg = (s.low - s.max) * inv;  // -inf with masks
-  a.scaled = kBf16 && low_arg < -60;
+  a.scaled = soft && kBf16 && low_arg < -60;
   a.floor = a.scaled ? -104.0f : -60.0f;
   a.clamp = low_arg < a.floor;
   a.fma = !a.clamp && std::fmax(std::fabs(s.max), std::fabs(s.low)) * inv <= 256;
-  float* e = thread_buffer(n);
+  float* e = soft ? thread_buffer(n) : nullptr;
   std::array<double, kMaxChunks> part{};
   each([&](std::size_t c, std::size_t o, std::size_t len) {
-    float* eo = e + o;
+    float* eo = soft ? e + o : nullptr;
     const H* pf = next == nullptr ? nullptr : next + o;
     if constexpr (kBf16) {
       part[c] = k.conv.exp_sum_bf16(x + o, eo, len, a, pf);
@@ -145,6 +166,21 @@ bool float_lanes_softmax(const half_context<H>& k, const H* x, H* y, std::size_t
   });
   double sum = 0;
   for (std::size_t c = 0; c < chunks; ++c) sum += part[c];
+  if (f == family::log_partition) {
+    *y = H(static_cast<float>(s.max * inv + std::log(sum)));
+    return true;
+  }
+  if (f == family::log_softmax) {
+    const auto log_s = static_cast<float>(std::log(sum));
+    each([&](std::size_t, std::size_t o, std::size_t len) {
+      if constexpr (kBf16) {
+        k.conv.log_out_bf16(x + o, y + o, len, a, log_s);
+      } else {
+        k.conv.log_out_f16(x + o, y + o, len, a, log_s);
+      }
+    });
+    return true;
+  }
   // scaled: sum is S 2^64, and 2^64 / sum = 1 / S carries the 2^64 back.
   const auto inv_s = static_cast<float>((a.scaled ? 0x1p64 : 1.0) / sum);
   each([&](std::size_t, std::size_t o, std::size_t len) {
@@ -180,7 +216,7 @@ void compute_buffer(family f, const half_context<H>& k, float* b, H* y, std::ptr
 template <class H>
 void half_row(family f, const half_context<H>& k, const H* x, H* y, std::size_t n, double t,
               empty_row_policy policy, const H* next = nullptr) {
-  if (f == family::softmax && float_lanes_softmax(k, x, y, n, t, next)) return;
+  if (takes_float_lanes(f) && float_lanes(f, k, x, y, n, t, next)) return;
   if (n > kHalfRowBuffer) {
     compute_row(f, k.chunked, x, y, n, t, policy);
     return;
@@ -232,8 +268,8 @@ void half_axis(family f, axis_view<const H> x, axis_view<H> y, const options& op
       return;
     }
     // Strided: gathered (which also makes x == y safe), computed, scattered
-    // (softmax as H, for its float lanes).
-    if (n <= kHalfRowBuffer && f != family::softmax) {
+    // (as H for the operations that take float lanes).
+    if (n <= kHalfRowBuffer && !takes_float_lanes(f)) {
       float* b = thread_buffer(n);
       for (std::size_t a = 0; a < n; ++a) {
         b[a] = static_cast<float>(xs[static_cast<std::ptrdiff_t>(a) * x.axis_stride]);

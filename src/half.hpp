@@ -16,8 +16,9 @@ concept half_storage = std::is_same_v<H, bfloat16> || std::is_same_v<H, float16>
 
 // Rows of up to this many entries use a per-thread float buffer (1 MiB, kept
 // by each thread that used it; softmax in float lanes keeps its exponentials
-// there, the rest the widened row): one exponential per entry. Longer rows are widened one kChunk
-// chunk at a time in each pass, and softmax computes their exponentials twice (sum, output).
+// there, the operations off the float lanes the widened row): one exponential per entry. Longer
+// rows are widened one kChunk chunk at a time in each pass, and softmax computes their exponentials
+// twice (sum, output).
 inline constexpr std::size_t kHalfRowBuffer = std::size_t{1} << 18;
 
 // Whether bfloat16 / float16 softmax takes the float-lane path (src/half.cpp;

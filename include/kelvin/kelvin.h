@@ -82,10 +82,11 @@ KELVIN_API kelvin_status kelvin_log_softmax_ex_f64(const double* x, double* y, s
 
 /* bfloat16 (_bf16) and IEEE binary16 (_f16) storage: x and y hold the raw 16-bit
  * patterns. Inputs are widened exactly to float; every result is within 2 ulp of
- * the storage type of the exact result (docs/contract.md). softmax runs in float
- * lanes (float argument and exponential) and may differ from the float32 result
- * rounded by one step of the storage type; the other operations are the float32
- * result rounded once (to nearest even). */
+ * the storage type of the exact result (docs/contract.md; log_softmax and
+ * log_partition: ulp of max(|result|, 1)). softmax, log_softmax and
+ * log_partition run in float lanes (float argument and exponential) and may
+ * differ from the float32 result rounded by one step of the storage type;
+ * smooth_max is the float32 result rounded once (to nearest even). */
 KELVIN_API kelvin_status kelvin_softmax_bf16(const uint16_t* x, uint16_t* y, size_t rows,
                                              size_t cols, size_t x_row_stride, size_t y_row_stride,
                                              double temperature);

@@ -444,12 +444,72 @@ void ScaleF16(const float* e, float16* y, size_t n, float inv) {
   for (size_t j = 0; i + j < n; ++j) y[i + j] = float16::from_bits(res[j]);
 }
 
+HWY_INLINE hn::Vec<D16> Round(VF v, const bfloat16*) { return RoundBf16(v); }
+HWY_INLINE hn::Vec<D16> Round(VF v, const float16*) { return RoundF16(v); }
+
+// One pass, every lane's result rounded to nearest even; the entries are
+// loaded before their results are stored, so y may be x. bfloat16 as
+// ExpSumT and ScaleBf16T pair them (one load, even and odd entries, the two
+// rounded halves merged back): the results are never NaN (the row has none,
+// and c is finite), so rounding is u + 0x7fff + (bit 16 of u) on the bits,
+// sign, -inf and overflow to -inf included, without RoundBf16's NaN select
+// and narrowing.
+template <bool kFma, class H>
+void LogOutT(const H* x, H* y, size_t n, const detail::half_args& a, float c) {
+  const DF df;
+  const DU du;
+  const size_t lanes = hn::Lanes(df);
+  const VF vm = hn::Set(df, a.m), vi = hn::Set(df, a.inv_t), vc = hn::Set(df, c);
+  const VF mi = hn::Set(df, static_cast<float>(-static_cast<double>(a.m) * a.inv_t));
+  const auto r = [&](VF v) HWY_ATTR {
+    const VF t = kFma ? hn::MulAdd(v, vi, mi) : hn::Mul(hn::Sub(v, vm), vi);
+    return hn::Sub(t, vc);
+  };
+  const auto out = [&](VF v) HWY_ATTR { return Round(r(v), x); };
+  size_t i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  if constexpr (std::is_same_v<H, bfloat16> && KELVIN_BF16_PAIRS) {
+    const hn::Repartition<std::uint16_t, DF> d16x2;
+    const VU one = hn::Set(du, 1u), bias = hn::Set(du, 0x7fffu), top = hn::Set(du, 0xffff0000u);
+    const auto rne = [&](VF v) HWY_ATTR {
+      const VU u = hn::BitCast(du, r(v));
+      return hn::Add(u, hn::Add(bias, hn::And(hn::ShiftRight<16>(u), one)));
+    };
+    for (; i + 2 * lanes <= n; i += 2 * lanes) {
+      VF v0, v1;
+      WidenPair(x + i, &v0, &v1);
+      const VU both = hn::Or(hn::ShiftRight<16>(rne(v0)), hn::And(rne(v1), top));
+      hn::StoreU(hn::BitCast(d16x2, both), d16x2, Bits(y + i));
+    }
+  }
+#else
+  (void)du;
+#endif
+  for (; i + lanes <= n; i += lanes) hn::StoreU(out(Widen(x + i)), D16(), Bits(y + i));
+  if (i == n) return;
+  HWY_ALIGN std::uint16_t res[HWY_MAX_BYTES / sizeof(float)];
+  hn::Store(out(WidenTail(x + i, n - i, a.m)), D16(), res);
+  for (size_t j = 0; i + j < n; ++j) y[i + j] = H::from_bits(res[j]);
+}
+
+template <class H>
+void LogOutH(const H* x, H* y, size_t n, const detail::half_args& a, float c) {
+  return a.fma ? LogOutT<true>(x, y, n, a, c) : LogOutT<false>(x, y, n, a, c);
+}
+void LogOutBf16(const bfloat16* x, bfloat16* y, size_t n, const detail::half_args& a, float c) {
+  LogOutH(x, y, n, a, c);
+}
+void LogOutF16(const float16* x, float16* y, size_t n, const detail::half_args& a, float c) {
+  LogOutH(x, y, n, a, c);
+}
+
 #undef KELVIN_HAVE_F16C
 #undef KELVIN_BF16_PAIRS
 
 const detail::half_kernels* HalfKernels() {
-  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16,  &F16ToF32,  &F32ToF16,  &ScanBf16,
-                                      &ScanF16,   &ExpSumBf16, &ExpSumF16, &ScaleBf16, &ScaleF16};
+  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16, &F16ToF32,   &F32ToF16,
+                                      &ScanBf16,  &ScanF16,   &ExpSumBf16, &ExpSumF16,
+                                      &ScaleBf16, &ScaleF16,  &LogOutBf16, &LogOutF16};
   return &k;
 }
 
@@ -540,9 +600,19 @@ void scale_bf16(const float* e, bfloat16* y, std::size_t n, float inv, bool scal
 void scale_f16(const float* e, float16* y, std::size_t n, float inv) {
   for (std::size_t i = 0; i < n; ++i) y[i] = float16(e[i] * inv);
 }
-const half_kernels kScalarHalf{
-    &bf16_to_f32,   &f32_to_bf16,       &f16_to_f32,       &f32_to_f16, &scan<bfloat16>,
-    &scan<float16>, &exp_sum<bfloat16>, &exp_sum<float16>, &scale_bf16, &scale_f16};
+template <class H>
+void log_out(const H* x, H* y, std::size_t n, const half_args& a, float c) {
+  const float m = a.m, inv_t = a.inv_t;
+  const auto mi = static_cast<float>(-static_cast<double>(m) * inv_t);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto xi = static_cast<float>(x[i]);
+    y[i] = H((a.fma ? std::fma(xi, inv_t, mi) : (xi - m) * inv_t) - c);
+  }
+}
+const half_kernels kScalarHalf{&bf16_to_f32,       &f32_to_bf16,       &f16_to_f32,
+                               &f32_to_f16,        &scan<bfloat16>,    &scan<float16>,
+                               &exp_sum<bfloat16>, &exp_sum<float16>,  &scale_bf16,
+                               &scale_f16,         &log_out<bfloat16>, &log_out<float16>};
 
 }  // namespace
 

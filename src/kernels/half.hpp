@@ -27,7 +27,7 @@ struct half_kernels {
   void (*f32_to_f16)(const float* in, float16* out, std::size_t n);
 
   // softmax of 16-bit rows in float lanes, read straight from storage
-  // (src/half.cpp's float_lanes_softmax; docs/contract.md: 2 ulp of the
+  // (src/half.cpp's float_lanes; docs/contract.md: 2 ulp of the
   // storage type).
   // The float row scan of x (min = low).
   row_scan (*scan_bf16)(const bfloat16* x, std::size_t n);
@@ -48,6 +48,11 @@ struct half_kernels {
   // without multiplies on subnormals.
   void (*scale_bf16)(const float* e, bfloat16* y, std::size_t n, float inv, bool scaled);
   void (*scale_f16)(const float* e, float16* y, std::size_t n, float inv);
+  // log_softmax's output: y_i = t_i - c rounded to the storage type (to
+  // nearest even), t_i as in exp_sum (unclamped; c: log S as a float). y may
+  // be x.
+  void (*log_out_bf16)(const bfloat16* x, bfloat16* y, std::size_t n, const half_args& a, float c);
+  void (*log_out_f16)(const float16* x, float16* y, std::size_t n, const half_args& a, float c);
 };
 
 // The conversions of target t (scalar ones for kelvin's scalar reference).
