@@ -138,6 +138,47 @@ dnnl::stream& dnnl_stream() {
   return s;
 }
 
+// oneDNN's softmax_v2 (softmax_accurate, forward inference, axis 1) of one
+// tensor, after an eltwise_linear x / T pass where T != 1, as its users apply
+// a temperature; info() names the implementations oneDNN picked.
+class onednn_softmax {
+ public:
+  onednn_softmax() = default;
+  onednn_softmax(const dnnl::memory::desc& md, void* x, void* y, double temp) : temp_(temp) {
+    const dnnl::memory src(md, dnnl_engine(), x), dst(md, dnnl_engine(), y);
+    const dnnl::softmax_v2_forward::primitive_desc pd(
+        {dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, md, md, 1},
+        dnnl_engine());
+    softmax_ = dnnl::softmax_v2_forward(pd);
+    info_ = std::string("softmax ") + pd.impl_info_str();
+    if (temp == 1) {
+      softmax_args_ = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+      return;
+    }
+    const dnnl::eltwise_forward::primitive_desc epd(
+        {dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_linear, md,
+         static_cast<float>(1 / temp), 0.0f},
+        dnnl_engine());
+    scale_ = dnnl::eltwise_forward(epd);
+    info_ += std::string(", eltwise ") + epd.impl_info_str();
+    scale_args_ = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+    softmax_args_ = {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}};
+  }
+
+  void run() {
+    if (temp_ != 1) scale_.execute(dnnl_stream(), scale_args_);
+    softmax_.execute(dnnl_stream(), softmax_args_);
+    dnnl_stream().wait();
+  }
+  const std::string& info() const { return info_; }
+
+ private:
+  double temp_ = 1;
+  dnnl::primitive softmax_, scale_;
+  std::unordered_map<int, dnnl::memory> softmax_args_, scale_args_;
+  std::string info_;
+};
+
 // One implementation bound to (shape, x, y, T, threads); run() is what gets timed.
 template <class F>
 class runner {
@@ -176,9 +217,7 @@ class runner {
         }
         break;
       case impl::onednn:
-        if (temp_ != 1) scale_.execute(dnnl_stream(), scale_args_);
-        softmax_.execute(dnnl_stream(), softmax_args_);
-        dnnl_stream().wait();
+        onednn_.run();
         break;
     }
   }
@@ -186,7 +225,7 @@ class runner {
   // Where the last run() left its result.
   const F* result() const { return impl_ == impl::torch ? out_.template data_ptr<F>() : y_; }
   // The oneDNN implementations picked ("ref:any", "jit:avx512_core", ...); empty for the others.
-  const std::string& info() const { return info_; }
+  const std::string& info() const { return onednn_.info(); }
 
  private:
   void build_onednn() {
@@ -194,24 +233,7 @@ class runner {
     const auto d = shape_.dims();
     const memory::desc md(memory::dims(d.begin(), d.end()), memory::data_type::f32,
                           shape_.rows() ? memory::format_tag::ab : memory::format_tag::abc);
-    const memory src(md, dnnl_engine(), const_cast<F*>(x_)), dst(md, dnnl_engine(), y_);
-    const dnnl::softmax_v2_forward::primitive_desc pd(
-        {dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, md, md, 1},
-        dnnl_engine());
-    softmax_ = dnnl::softmax_v2_forward(pd);
-    info_ = std::string("softmax ") + pd.impl_info_str();
-    if (temp_ == 1) {
-      softmax_args_ = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
-      return;
-    }
-    const dnnl::eltwise_forward::primitive_desc epd(
-        {dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_linear, md,
-         static_cast<float>(1 / temp_), 0.0f},
-        dnnl_engine());
-    scale_ = dnnl::eltwise_forward(epd);
-    info_ += std::string(", eltwise ") + epd.impl_info_str();
-    scale_args_ = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
-    softmax_args_ = {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}};
+    onednn_ = onednn_softmax(md, const_cast<F*>(x_), y_, temp_);
   }
 
   impl impl_;
@@ -221,9 +243,7 @@ class runner {
   double temp_;
   int threads_;
   at::Tensor X_, Y_, T_, out_;
-  dnnl::primitive softmax_, scale_;
-  std::unordered_map<int, dnnl::memory> softmax_args_, scale_args_;
-  std::string info_;
+  onednn_softmax onednn_;
 };
 
 // The softmax at flat index k in long double, to tell which side of a mismatch is off.
@@ -436,9 +456,7 @@ class half_runner {
         }
         break;
       case half_impl::onednn:
-        if (temp_ != 1) scale_.execute(dnnl_stream(), scale_args_);
-        softmax_.execute(dnnl_stream(), softmax_args_);
-        dnnl_stream().wait();
+        onednn_.run();
         break;
     }
   }
@@ -454,7 +472,7 @@ class half_runner {
         return widen(type_, d_.y[k]);
     }
   }
-  const std::string& info() const { return info_; }
+  const std::string& info() const { return onednn_.info(); }
 
  private:
   void build_onednn() {
@@ -465,24 +483,7 @@ class half_runner {
         memory::dims(dims.begin(), dims.end()),
         type_ == half_type::bf16 ? memory::data_type::bf16 : memory::data_type::f16,
         memory::format_tag::ab);
-    const memory src(md, dnnl_engine(), d_.x.data()), dst(md, dnnl_engine(), d_.y.data());
-    const dnnl::softmax_v2_forward::primitive_desc pd(
-        {dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, md, md, 1},
-        dnnl_engine());
-    softmax_ = dnnl::softmax_v2_forward(pd);
-    info_ = std::string("softmax ") + pd.impl_info_str();
-    if (temp_ == 1) {
-      softmax_args_ = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
-      return;
-    }
-    const dnnl::eltwise_forward::primitive_desc epd(
-        {dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_linear, md,
-         static_cast<float>(1 / temp_), 0.0f},
-        dnnl_engine());
-    scale_ = dnnl::eltwise_forward(epd);
-    info_ += std::string(", eltwise ") + epd.impl_info_str();
-    scale_args_ = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
-    softmax_args_ = {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}};
+    onednn_ = onednn_softmax(md, d_.x.data(), d_.y.data(), temp_);
   }
 
   half_type type_;
@@ -492,9 +493,7 @@ class half_runner {
   double temp_;
   int threads_;
   at::Tensor X_, Y_, T_, out_;
-  dnnl::primitive softmax_, scale_;
-  std::unordered_map<int, dnnl::memory> softmax_args_, scale_args_;
-  std::string info_;
+  onednn_softmax onednn_;
 };
 
 // Runs r once on a poisoned y and compares it with kelvin's 16-bit result. A difference over 2 ulp
