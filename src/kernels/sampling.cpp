@@ -91,8 +91,73 @@ double ExpWeightsLoop(const float* HWY_RESTRICT x, size_t n, double m, double s,
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(sum0, sum1)));
 }
 
+// One vector of float-lane weights times 2^64: t = (x - m) * s in float,
+// clamped to -120 and zeroed below -104 unless kGuard is 0.
+template <int kGuard>
+HWY_INLINE hn::Vec<DF> WeightF(hn::Vec<DF> x, hn::Vec<DF> vm, hn::Vec<DF> vs) {
+  const DF df;
+  auto t = hn::Mul(hn::Sub(x, vm), vs);
+  if constexpr (kGuard == 0) return Exp2p64NegF32Lanes(df, t);
+  const auto live = hn::Ge(t, hn::Set(df, -104.0f));
+  t = hn::Max(t, hn::Set(df, -120.0f));
+  return hn::IfThenElseZero(live, Exp2p64NegF32Lanes(df, t));
+}
+
+// The float-lane weights widened to double: each vector is stored once and
+// read back as double halves (a load-convert each, portable to targets
+// where a float vector is one double vector), summed in double and, when w
+// is not null, stored times 2^-64 (exact: the results are normal doubles).
+template <int kGuard>
+double ExpWeightsF32Loop(const float* HWY_RESTRICT x, size_t n, float m, float s,
+                         double* HWY_RESTRICT w) {
+  const DF df;
+  const DD d;
+  const DS ds;
+  const size_t NF = hn::Lanes(df), N = hn::Lanes(d);
+  const auto vm = hn::Set(df, m), vs = hn::Set(df, s);
+  const auto unscale = hn::Set(d, 0x1p-64);
+  HWY_ALIGN float buf[hn::MaxLanes(DF())];
+  auto sum0 = hn::Zero(d), sum1 = hn::Zero(d);
+  const auto widen = [&](hn::Vec<DF> e, double* out) HWY_ATTR {
+    hn::Store(e, df, buf);
+    for (size_t j = 0; j < NF; j += 2 * N) {
+      const auto w0 = hn::PromoteTo(d, hn::Load(ds, buf + j));
+      sum0 = hn::Add(sum0, w0);
+      if (out != nullptr) hn::StoreU(hn::Mul(w0, unscale), d, out + j);
+      if (j + N < NF) {
+        const auto w1 = hn::PromoteTo(d, hn::Load(ds, buf + j + N));
+        sum1 = hn::Add(sum1, w1);
+        if (out != nullptr) hn::StoreU(hn::Mul(w1, unscale), d, out + j + N);
+      }
+    }
+  };
+  size_t i = 0;
+  for (; i + NF <= n; i += NF) {
+    widen(WeightF<kGuard>(hn::LoadU(df, x + i), vm, vs), w == nullptr ? nullptr : w + i);
+  }
+  if (i < n) {  // the tail through a buffer padded with -inf (weight 0, full guard)
+    HWY_ALIGN float in[hn::MaxLanes(DF())];
+    HWY_ALIGN double out[hn::MaxLanes(DF())];
+    for (size_t k = 0; k < NF; ++k) {
+      in[k] = i + k < n ? x[i + k] : -std::numeric_limits<float>::infinity();
+    }
+    widen(WeightF<2>(hn::Load(df, in), vm, vs), out);
+    if (w != nullptr) {
+      for (size_t k = 0; i + k < n; ++k) w[i + k] = out[k];
+    }
+  }
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(sum0, sum1))) * 0x1p-64;
+}
+
 template <int kGuard>
 double ExpWeightsGuarded(const float* x, size_t n, double m, double s, double* w) {
+  // Float lanes where m and s are floats' business: m a float value (the
+  // row max always is) and s far from float's range ends, so that
+  // (x - m) * s in float overflows only where the weight is 0 anyway.
+  if (s >= 0x1p-100 && s <= 0x1p100 && static_cast<double>(static_cast<float>(m)) == m &&
+      !detail::sampling_double_weights()) {
+    return ExpWeightsF32Loop<kGuard>(x, n, static_cast<float>(m), static_cast<float>(s), w);
+  }
 #if KELVIN_EXP_TWO_TABLES
   if (s <= 0x1p300) return ExpWeightsLoop<kGuard, true>(x, n, m, s, w);
 #endif
@@ -223,8 +288,18 @@ const detail::sampling_kernels* SamplingKernels() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include <atomic>
+
 #include "src/kernels/target_list.h"
 namespace kelvin::detail {
+
+namespace {
+std::atomic<bool> g_double_weights{false};
+}  // namespace
+
+void set_sampling_double_weights(bool on) { g_double_weights.store(on, std::memory_order_relaxed); }
+bool sampling_double_weights() { return g_double_weights.load(std::memory_order_relaxed); }
+
 namespace {
 
 // kelvin's scalar reference: the same weights from std::exp (within 2e-9 of

@@ -8,10 +8,22 @@
 
 namespace kelvin::detail {
 
+// The relative error bound of exp_weights' w_i at argument a = (x_i - m) s.
+// Where m is a float and 2^-100 <= s <= 2^100 (every sampler temperature
+// from 1e-30 to 1e30) the weights come from float lanes: (x - m) * s formed
+// in float is three roundings, |a| 3 * 2^-24; RN(ln2) in the reduction adds
+// |a| 2.8e-9; the polynomial, its float Horner and the result's rounding 1.6e-7.
+// Elsewhere double lanes: below 2e-9. Within 1e-3 of -104 a weight may be
+// either 0 or its value.
+constexpr double exp_weight_error(double a) {
+  return (a < 0 ? -a : a) * (3 * 0x1p-24 + 2.8e-9) + 1.6e-7;
+}
+
 struct sampling_kernels {
-  // sum_i w_i, w_i = exp((x_i - m) * s) in double (relative error below
-  // 2e-9; exactly 0 where the argument is below -104), written to w[i] when w
-  // is not null. Requires x_i <= m or x_i == -inf, no NaN, 0 < s <= 2^960.
+  // sum_i w_i, w_i = exp((x_i - m) * s) as doubles (relative error within
+  // exp_weight_error(a) for a = (x_i - m) * s; exactly 0 where the argument
+  // is below -104), written to w[i] when w is not null. Requires x_i <= m or
+  // x_i == -inf, no NaN, 0 < s <= 2^960.
   // `guard` is exp_guard_for(min x, m, s) (kernels.hpp): 0 promises every
   // argument >= -104, 1 every argument >= -700. The same call always gives
   // the same weights, so a block recomputed for the inverse-CDF walk matches
@@ -25,5 +37,12 @@ struct sampling_kernels {
 };
 
 const sampling_kernels& sampling_kernels_for(const target& t);
+
+// exp_weights in double lanes (the kernels before float lanes: relative
+// error below 2e-9) instead of float lanes, for interleaved A/B timing
+// (bench/sampling_ab.cpp). Not for use while another thread samples: a
+// plan and its draw must see the same kernel.
+void set_sampling_double_weights(bool on);
+bool sampling_double_weights();
 
 }  // namespace kelvin::detail
