@@ -635,7 +635,9 @@ TEST_P(sampling_kernels_test, first_above_and_exp_weights) {
       if (n == 0) m = 0;
       double low = kInf;
       for (std::size_t i = 0; i < n; ++i) low = std::min(low, static_cast<double>(x[i]));
-      for (double s : {1.0, 0.37, 25.0, 0x1p310, 0x1p960}) {
+      // Float lanes with s in the constants (0.37..25), float lanes with a
+      // product (1e-3, 1000), double lanes (2^310, 2^960).
+      for (double s : {1.0, 0.37, 25.0, 1e-3, 1000.0, 0x1p310, 0x1p960}) {
         // Every guard the row allows (2 always; 1 and 0 where its range fits).
         const int tightest = n == 0 ? 2 : detail::exp_guard_for(low, m, s);
         for (int guard = 2; guard >= tightest; --guard) {

@@ -91,30 +91,44 @@ double ExpWeightsLoop(const float* HWY_RESTRICT x, size_t n, double m, double s,
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(sum0, sum1)));
 }
 
-// One vector of float-lane weights times 2^64: t = (x - m) * s in float,
-// clamped to -120 and zeroed below -104 unless kGuard is 0.
-template <int kGuard>
-HWY_INLINE hn::Vec<DF> WeightF(hn::Vec<DF> x, hn::Vec<DF> vm, hn::Vec<DF> vs) {
+// One vector of float-lane weights times 2^64: a = x - m in float; where s
+// is in [2^-8, 2^8] s sits in the exponential's constants (kScaled), else
+// a * s is formed. Clamped to -120 and zeroed below -104 (in units of a s)
+// unless kGuard is 0.
+struct WeightFConsts {
+  ExpF32Consts e;
+  float s, live, clamp;
+  WeightFConsts(double sv, bool scaled)
+      : e(scaled ? sv : 1.0),
+        s(static_cast<float>(sv)),
+        live(static_cast<float>(scaled ? -104 / sv : -104.0)),
+        clamp(static_cast<float>(scaled ? -120 / sv : -120.0)) {}
+};
+
+template <int kGuard, bool kScaled>
+HWY_INLINE hn::Vec<DF> WeightF(hn::Vec<DF> x, hn::Vec<DF> vm, const WeightFConsts& c) {
   const DF df;
-  auto t = hn::Mul(hn::Sub(x, vm), vs);
-  if constexpr (kGuard == 0) return Exp2p64NegF32Lanes(df, t);
-  const auto live = hn::Ge(t, hn::Set(df, -104.0f));
-  t = hn::Max(t, hn::Set(df, -120.0f));
-  return hn::IfThenElseZero(live, Exp2p64NegF32Lanes(df, t));
+  auto a = hn::Sub(x, vm);
+  if constexpr (!kScaled) a = hn::Mul(a, hn::Set(df, c.s));
+  if constexpr (kGuard == 0) return Exp2p64NegF32Lanes(df, a, c.e);
+  const auto live = hn::Ge(a, hn::Set(df, c.live));
+  a = hn::Max(a, hn::Set(df, c.clamp));
+  return hn::IfThenElseZero(live, Exp2p64NegF32Lanes(df, a, c.e));
 }
 
 // The float-lane weights widened to double: each vector is stored once and
-// read back as double halves (a load-convert each, portable to targets
-// where a float vector is one double vector), summed in double and, when w
-// is not null, stored times 2^-64 (exact: the results are normal doubles).
-template <int kGuard>
-double ExpWeightsF32Loop(const float* HWY_RESTRICT x, size_t n, float m, float s,
+// read back as double halves (portable to targets where a float vector is
+// one double vector), summed in double and, when w is not null, stored
+// times 2^-64 (exact: the results are normal doubles).
+template <int kGuard, bool kScaled>
+double ExpWeightsF32Loop(const float* HWY_RESTRICT x, size_t n, float m, double s,
                          double* HWY_RESTRICT w) {
   const DF df;
   const DD d;
   const DS ds;
   const size_t NF = hn::Lanes(df), N = hn::Lanes(d);
-  const auto vm = hn::Set(df, m), vs = hn::Set(df, s);
+  const auto vm = hn::Set(df, m);
+  const WeightFConsts c(s, kScaled);
   const auto unscale = hn::Set(d, 0x1p-64);
   HWY_ALIGN float buf[hn::MaxLanes(DF())];
   auto sum0 = hn::Zero(d), sum1 = hn::Zero(d);
@@ -133,7 +147,7 @@ double ExpWeightsF32Loop(const float* HWY_RESTRICT x, size_t n, float m, float s
   };
   size_t i = 0;
   for (; i + NF <= n; i += NF) {
-    widen(WeightF<kGuard>(hn::LoadU(df, x + i), vm, vs), w == nullptr ? nullptr : w + i);
+    widen(WeightF<kGuard, kScaled>(hn::LoadU(df, x + i), vm, c), w == nullptr ? nullptr : w + i);
   }
   if (i < n) {  // the tail through a buffer padded with -inf (weight 0, full guard)
     HWY_ALIGN float in[hn::MaxLanes(DF())];
@@ -141,7 +155,7 @@ double ExpWeightsF32Loop(const float* HWY_RESTRICT x, size_t n, float m, float s
     for (size_t k = 0; k < NF; ++k) {
       in[k] = i + k < n ? x[i + k] : -std::numeric_limits<float>::infinity();
     }
-    widen(WeightF<2>(hn::Load(df, in), vm, vs), out);
+    widen(WeightF<2, kScaled>(hn::Load(df, in), vm, c), out);
     if (w != nullptr) {
       for (size_t k = 0; i + k < n; ++k) w[i + k] = out[k];
     }
@@ -156,7 +170,9 @@ double ExpWeightsGuarded(const float* x, size_t n, double m, double s, double* w
   // (x - m) * s in float overflows only where the weight is 0 anyway.
   if (s >= 0x1p-100 && s <= 0x1p100 && static_cast<double>(static_cast<float>(m)) == m &&
       !detail::sampling_double_weights()) {
-    return ExpWeightsF32Loop<kGuard>(x, n, static_cast<float>(m), static_cast<float>(s), w);
+    const float mf = static_cast<float>(m);
+    if (s >= 0x1p-8 && s <= 0x1p8) return ExpWeightsF32Loop<kGuard, true>(x, n, mf, s, w);
+    return ExpWeightsF32Loop<kGuard, false>(x, n, mf, s, w);
   }
 #if KELVIN_EXP_TWO_TABLES
   if (s <= 0x1p300) return ExpWeightsLoop<kGuard, true>(x, n, m, s, w);
