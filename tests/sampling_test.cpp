@@ -629,6 +629,23 @@ TEST_P(sampling_kernels_test, first_above_and_exp_weights) {
           }
         }
         ASSERT_EQ(k.first_above(x, n, thr), want) << n << " " << off;
+        // collect_above: every hit in order, stopping once cap is reached.
+        for (std::size_t cap : {1, 3, 17, 1000}) {
+          std::vector<std::uint32_t> idx(cap + 128);
+          std::size_t end = 0;
+          const std::size_t got = k.collect_above(x, n, thr, idx.data(), cap, &end);
+          ASSERT_LE(end, n);
+          std::vector<std::uint32_t> hits;
+          for (std::size_t i = 0; i < end; ++i) {
+            if (!(x[i] <= thr)) hits.push_back(static_cast<std::uint32_t>(i));
+          }
+          ASSERT_EQ(std::vector<std::uint32_t>(idx.begin(), idx.begin() + got), hits)
+              << n << " " << off << " cap " << cap;
+          if (end < n) {
+            ASSERT_GE(got, cap);
+          }
+          ASSERT_LE(got, cap + 64);
+        }
       }
       double m = -kInf;
       for (std::size_t i = 0; i < n; ++i) m = std::max(m, static_cast<double>(x[i]));
@@ -703,6 +720,12 @@ TEST_P(sampling_kernels_test, first_above_and_exp_weights) {
                        1, 1, 1,
                        1, 1, 1};
   EXPECT_EQ(k.first_above(y.data(), y.size(), 10.0f), 2u);
+  std::vector<std::uint32_t> idx(200);
+  std::size_t end = 0;
+  ASSERT_EQ(k.collect_above(y.data(), y.size(), 1.5f, idx.data(), 64, &end), 2u);
+  EXPECT_EQ(idx[0], 1u);
+  EXPECT_EQ(idx[1], 2u);
+  EXPECT_EQ(end, y.size());
   std::vector<float> z(40, -kInfF);
   z[17] = 0;
   EXPECT_EQ(k.exp_weights(z.data(), z.size(), 0.0, 1.0, 2, nullptr), 1.0);

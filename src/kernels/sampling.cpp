@@ -215,6 +215,39 @@ size_t FirstAbove(const float* HWY_RESTRICT x, size_t n, float thr) {
   return n;
 }
 
+// Four vectors per test as in FirstAbove; the vectors of a group with hits
+// one by one, their hits' indices compressed into idx.
+size_t CollectAbove(const float* HWY_RESTRICT x, size_t n, float thr, uint32_t* HWY_RESTRICT idx,
+                    size_t cap, size_t* end) {
+  const DF d;
+  const hn::RebindToSigned<DF> di;
+  const size_t N = hn::Lanes(d);
+  const auto t = hn::Set(d, thr);
+  const auto iota = hn::Iota(di, 0);
+  int32_t* out = reinterpret_cast<int32_t*>(idx);
+  size_t count = 0, i = 0;
+  while (i + 4 * N <= n && count < cap) {
+    const auto m0 = hn::Not(hn::Le(hn::LoadU(d, x + i), t));
+    const auto m1 = hn::Not(hn::Le(hn::LoadU(d, x + i + N), t));
+    const auto m2 = hn::Not(hn::Le(hn::LoadU(d, x + i + 2 * N), t));
+    const auto m3 = hn::Not(hn::Le(hn::LoadU(d, x + i + 3 * N), t));
+    if (hn::AllFalse(d, hn::Or(hn::Or(m0, m1), hn::Or(m2, m3)))) {
+      i += 4 * N;
+      continue;
+    }
+    for (size_t j = 0; j < 4 && count < cap; ++j, i += N) {
+      const auto m = hn::Not(hn::Le(hn::LoadU(d, x + i), t));
+      const auto ix = hn::Add(iota, hn::Set(di, static_cast<int32_t>(i)));
+      count += hn::CompressStore(ix, hn::RebindMask(di, m), di, out + count);
+    }
+  }
+  for (; i < n && count < cap; ++i) {
+    if (!(x[i] <= thr)) idx[count++] = static_cast<uint32_t>(i);
+  }
+  *end = i;
+  return count;
+}
+
 // The first index of the max in one pass: per lane the max so far and where
 // it was first seen (a strict compare keeps the earlier index on a tie), four
 // independent lanes sets, then the lanes with the overall max give their
@@ -295,7 +328,8 @@ size_t ArgMax(const float* HWY_RESTRICT x, size_t n, bool* has_nan) {
 
 const detail::sampling_kernels* SamplingKernels() {
   static const detail::sampling_kernels k{&sampling_detail::ExpWeights,
-                                          &sampling_detail::FirstAbove, &sampling_detail::ArgMax};
+                                          &sampling_detail::FirstAbove,
+                                          &sampling_detail::CollectAbove, &sampling_detail::ArgMax};
   return &k;
 }
 
@@ -339,6 +373,16 @@ std::size_t first_above_ref(const float* x, std::size_t n, float thr) {
   return n;
 }
 
+std::size_t collect_above_ref(const float* x, std::size_t n, float thr, std::uint32_t* idx,
+                              std::size_t cap, std::size_t* end) {
+  std::size_t count = 0, i = 0;
+  for (; i < n && count < cap; ++i) {
+    if (!(x[i] <= thr)) idx[count++] = static_cast<std::uint32_t>(i);
+  }
+  *end = i;
+  return count;
+}
+
 std::size_t argmax_ref(const float* x, std::size_t n, bool* has_nan) {
   std::size_t best = 0;
   float v = -std::numeric_limits<float>::infinity();
@@ -353,7 +397,8 @@ std::size_t argmax_ref(const float* x, std::size_t n, bool* has_nan) {
   return best;
 }
 
-const sampling_kernels kScalarSampling{&exp_weights_ref, &first_above_ref, &argmax_ref};
+const sampling_kernels kScalarSampling{&exp_weights_ref, &first_above_ref, &collect_above_ref,
+                                       &argmax_ref};
 
 }  // namespace
 

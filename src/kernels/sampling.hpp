@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "src/kernels/kernels.hpp"
 
@@ -31,6 +32,14 @@ struct sampling_kernels {
   double (*exp_weights)(const float* x, std::size_t n, double m, double s, int guard, double* w);
   // The first i with !(x_i <= thr) (x_i > thr or NaN), or n.
   std::size_t (*first_above)(const float* x, std::size_t n, float thr);
+  // Writes to idx, in increasing order, the i with !(x_i <= thr) (x_i > thr
+  // or NaN), scanning from 0 until the end or until the count reaches cap;
+  // returns the count (at least cap only when stopped early; the vector that
+  // reached cap is written whole) and sets *end to where the scan stopped
+  // (every i < *end was tested). idx has room for cap + 128 entries;
+  // n < 2^31.
+  std::size_t (*collect_above)(const float* x, std::size_t n, float thr, std::uint32_t* idx,
+                               std::size_t cap, std::size_t* end);
   // The first index of the row's max (0 when every entry is -inf, or n == 0);
   // *has_nan tells whether any entry is NaN.
   std::size_t (*argmax)(const float* x, std::size_t n, bool* has_nan);
