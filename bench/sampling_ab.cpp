@@ -79,8 +79,8 @@ int main(int argc, char** argv) {
         tb.push_back(b);
         ratio.push_back(b / a);
       }
-      std::printf("%-7zu %-6s %10.2f %10.2f %8.3f  (sink %llu)\n", n, c == &plain ? "plain" : "chain",
-                  median(ta), median(tb), median(ratio),
+      std::printf("%-7zu %-6s %10.2f %10.2f %8.3f  (sink %llu)\n", n,
+                  c == &plain ? "plain" : "chain", median(ta), median(tb), median(ratio),
                   static_cast<unsigned long long>(sink % 7));
     }
   }
