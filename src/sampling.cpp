@@ -86,7 +86,7 @@ struct row_plan {
   const float* x = nullptr;  // dense: the (possibly rewritten) row
   std::size_t n = 0;
   double m = 0, s = 1;         // dense: weights exp((x - m) * s)
-  int guard = 2;               // dense: the exponential's guard (exp_guard_for)
+  int guard = 2;               // dense: the exponential's guard (exp_weights_guard)
   std::vector<double> blocks;  // dense: block sums
   std::vector<cand> cands;     // list
   std::vector<double> w;       // list: weights
@@ -323,7 +323,7 @@ class row_sampler {
     constexpr std::size_t kSample = 1024;
     if (n < 8 * kSample || !(tau < kInf)) return false;
     const double s = std::min(1.0 / tau, 0x1p960);
-    const double full = k_.exp_weights(x, n, m, s, exp_guard_for(low_, m, s), nullptr);
+    const double full = k_.exp_weights(x, n, m, s, exp_weights_guard(low_, m, s), nullptr);
     std::vector<float>& smp = sc_.sample;
     smp.resize(kSample);
     const std::size_t stride = n / kSample;
@@ -549,7 +549,7 @@ class row_sampler {
     p->m = m;
     // Below 2^-960 every x != m has weight 0 in float, as at 2^-960.
     p->s = std::min(1.0 / t, 0x1p960);
-    p->guard = exp_guard_for(low_, m, p->s);
+    p->guard = exp_weights_guard(low_, m, p->s);
     const std::size_t nb = (n + kBlock - 1) / kBlock;
     p->blocks.resize(nb);
     double total = 0;
@@ -710,7 +710,7 @@ double sampling_dense_weights(const float* x, std::size_t n, double m, double t,
   if (n == 0) return 0;
   const auto& k = sampling_kernels_for(active_target());
   const double s = std::min(1.0 / t, 0x1p960);  // as dense_plan
-  const int guard = exp_guard_for(*std::min_element(x, x + n), m, s);
+  const int guard = exp_weights_guard(*std::min_element(x, x + n), m, s);
   double total = 0;
   for (std::size_t o = 0; o < n; o += kBlock) {
     total +=

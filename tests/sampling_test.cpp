@@ -655,11 +655,15 @@ TEST_P(sampling_kernels_test, first_above_and_exp_weights) {
       // Float lanes with s in the constants (0.37..25), float lanes with a
       // product (1e-3, 1000), double lanes (2^310, 2^960).
       for (double s : {1.0, 0.37, 25.0, 1e-3, 1000.0, 0x1p310, 0x1p960}) {
-        // Every guard the row allows (2 always; 1 and 0 where its range fits).
-        const int tightest = n == 0 ? 2 : detail::exp_guard_for(low, m, s);
+        // Every guard the row allows (2 always; 1 and 0 where its range
+        // fits), each giving the same weights.
+        const int tightest = n == 0 ? 2 : detail::exp_weights_guard(low, m, s);
+        std::vector<double> w2;
         for (int guard = 2; guard >= tightest; --guard) {
           std::vector<double> w(n + 1, -1.0);
           const double sum = k.exp_weights(x, n, m, s, guard, w.data());
+          if (guard == 2) w2 = w;
+          ASSERT_EQ(w, w2) << n << " guard " << guard;
           double sw = 0;
           for (std::size_t i = 0; i < n; ++i) {
             const double a = (static_cast<double>(x[i]) - m) * s;

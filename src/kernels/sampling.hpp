@@ -20,13 +20,23 @@ constexpr double exp_weight_error(double a) {
   return (a < 0 ? -a : a) * (3 * 0x1p-24 + 2.8e-9) + 1.6e-7;
 }
 
+// exp_weights' guard for entries whose smallest is low: exp_guard_for with
+// a margin, so that 0 also promises float-lane arguments >= -104 (float
+// rounding moves them by at most 2e-5 there). Then no weight depends on the
+// guard, and the entries of a row cut into shards (kelvin::mpi), each with
+// its own minimum, weigh what they weigh in the whole row.
+inline int exp_weights_guard(double low, double m, double s) {
+  const int g = exp_guard_for(low, m, s);
+  return g == 0 && (low - m) * s < -103.99 ? 1 : g;
+}
+
 struct sampling_kernels {
   // sum_i w_i, w_i = exp((x_i - m) * s) as doubles (relative error within
   // exp_weight_error(a) for a = (x_i - m) * s; exactly 0 where the argument
   // is below -104), written to w[i] when w is not null. Requires x_i <= m or
   // x_i == -inf, no NaN, 0 < s <= 2^960.
-  // `guard` is exp_guard_for(min x, m, s) (kernels.hpp): 0 promises every
-  // argument >= -104, 1 every argument >= -700. The same call always gives
+  // `guard` is exp_weights_guard(min x, m, s): 0 promises every argument
+  // >= -103.99, 1 every argument >= -700. The same call always gives
   // the same weights, so a block recomputed for the inverse-CDF walk matches
   // the sum it was chosen by (up to the order of the additions).
   double (*exp_weights)(const float* x, std::size_t n, double m, double s, int guard, double* w);
