@@ -685,6 +685,20 @@ TEST_P(sampling_kernels_test, first_above_and_exp_weights) {
       }
     }
   }
+  // The bound's constant term, where |a| is small: every float in [-2, 0]
+  // at a stride, against std::exp, at s = 1 and at a scaled s.
+  {
+    std::vector<float> x;
+    for (float v = 0; v >= -2; v -= 0x1p-12f) x.push_back(v);
+    std::vector<double> w(x.size());
+    for (double s : {1.0, 0.8, 3.0}) {
+      k.exp_weights(x.data(), x.size(), 0.0, s, 0, w.data());
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const double a = static_cast<double>(x[i]) * s, e = std::exp(a);
+        ASSERT_NEAR(w[i], e, e * detail::exp_weight_error(a)) << a << " s " << s;
+      }
+    }
+  }
   // argmax: the first max, on rows with ties, masks, +inf and NaN.
   for (std::size_t n = 0; n <= 300; n += (n < 70 ? 1 : 23)) {
     for (int kind = 0; kind < 5; ++kind) {

@@ -108,12 +108,12 @@ MODES = [
 def assert_within_weight_bound(p, r):
     """docs/sampling.md's bound on the dense plan's probabilities (float-lane
     weights): relative e(t_i) + sum_j r_j e(t_j), e(t) = |t| (3 * 2^-24 +
-    2.8e-9) + 1.6e-7, t_i = log(r_i / r_max) the tempered logit less the max.
+    2.8e-9) + 2e-7, t_i = log(r_i / r_max) the tempered logit less the max.
     Candidate lists (double std::exp) are far inside it."""
     live = r > 0
     t = np.zeros_like(r)
     t[live] = np.log(r[live] / r.max())
-    e = np.abs(t) * (3 * 2.0**-24 + 2.8e-9) + 1.6e-7
+    e = np.abs(t) * (3 * 2.0**-24 + 2.8e-9) + 2e-7
     bound = (e + np.sum(r[live] * e[live])) * r + 1e-40
     worst = np.argmax(np.abs(p - r) - bound)
     assert np.all(np.abs(p - r) <= bound), (worst, p[worst], r[worst], bound[worst])
