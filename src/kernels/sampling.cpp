@@ -116,10 +116,12 @@ HWY_INLINE hn::Vec<DF> WeightF(hn::Vec<DF> x, hn::Vec<DF> vm, const WeightFConst
   return hn::IfThenElseZero(live, Exp2p64NegF32Lanes(df, a, c.e));
 }
 
-// The float-lane weights widened to double: each vector is stored once and
-// read back as double halves (portable to targets where a float vector is
-// one double vector), summed in double and, when w is not null, stored
-// times 2^-64 (exact: the results are normal doubles).
+// The float-lane weights widened to double, summed in double (the block sums
+// stay exact to 2^-53, so the draw follows the weights it walks) and, when w
+// is not null, stored times 2^-64 (exact: the results are normal doubles).
+// Widening goes through a buffer, read back as double halves: portable to
+// targets where a float vector is one double vector (compilers turn it into
+// lane extracts; forcing the reloads measured slower).
 template <int kGuard, bool kScaled>
 double ExpWeightsF32Loop(const float* HWY_RESTRICT x, size_t n, float m, double s,
                          double* HWY_RESTRICT w) {
@@ -352,8 +354,9 @@ bool sampling_double_weights() { return g_double_weights.load(std::memory_order_
 
 namespace {
 
-// kelvin's scalar reference: the same weights from std::exp (within 2e-9 of
-// the kernels' exponential), the same zeroing below -104.
+// kelvin's scalar reference: exp of the argument formed in double by
+// std::exp (the kernels are within exp_weight_error of it), the same zeroing
+// below -104.
 double exp_weights_ref(const float* x, std::size_t n, double m, double s, int /*guard*/,
                        double* w) {
   double sum = 0;
