@@ -163,11 +163,18 @@ std::vector<double> distribution(const std::vector<float>& x, const opts& c) {
   return p;
 }
 
-// The kept sets agree exactly; probabilities to float precision (the dense
-// plan's weights are floats, zero below e^-104 of the max).
+// The kept sets agree exactly; probabilities within the dense plan's weight
+// bound (exp_weight_error of t_i = log(r_i / r_max), the tempered logit less
+// the max; zero below e^-104 of the max): p_i = w_i / sum_j w_j is then
+// within e(t_i) + sum_j r_j e(t_j) relative. Candidate lists, weighed with
+// std::exp in double, are far inside it.
 void expect_matches_reference(const std::vector<float>& x, const opts& c, const char* what) {
   const auto p = distribution(x, c);
   const auto r = ref_distribution(x, c);
+  const double r_max = *std::max_element(r.begin(), r.end());
+  const auto err = [&](double ri) { return detail::exp_weight_error(std::log(ri / r_max)); };
+  double mean_err = 0;
+  for (double ri : r) mean_err += ri > 0 ? ri * err(ri) : 0;
   double sum = 0;
   for (std::size_t i = 0; i < x.size(); ++i) {
     sum += p[i];
@@ -176,7 +183,7 @@ void expect_matches_reference(const std::vector<float>& x, const opts& c, const 
       continue;
     }
     ASSERT_GT(p[i], 0) << what << " kept set differs at i=" << i << " (ref " << r[i] << ")";
-    ASSERT_NEAR(p[i], r[i], 1e-6 * r[i] + 1e-300) << what << " i=" << i;
+    ASSERT_NEAR(p[i], r[i], (err(r[i]) + mean_err) * r[i] + 1e-300) << what << " i=" << i;
   }
   ASSERT_NEAR(sum, 1.0, 1e-12) << what;
 }
@@ -622,26 +629,52 @@ TEST_P(sampling_kernels_test, first_above_and_exp_weights) {
           }
         }
         ASSERT_EQ(k.first_above(x, n, thr), want) << n << " " << off;
+        // collect_above: every hit in order, stopping once cap is reached.
+        for (std::size_t cap : {1, 3, 17, 1000}) {
+          std::vector<std::uint32_t> idx(cap + 128);
+          std::size_t end = 0;
+          const std::size_t got = k.collect_above(x, n, thr, idx.data(), cap, &end);
+          ASSERT_LE(end, n);
+          std::vector<std::uint32_t> hits;
+          for (std::size_t i = 0; i < end; ++i) {
+            if (!(x[i] <= thr)) hits.push_back(static_cast<std::uint32_t>(i));
+          }
+          ASSERT_EQ(std::vector<std::uint32_t>(idx.begin(), idx.begin() + got), hits)
+              << n << " " << off << " cap " << cap;
+          if (end < n) {
+            ASSERT_GE(got, cap);
+          }
+          ASSERT_LE(got, cap + 64);
+        }
       }
       double m = -kInf;
       for (std::size_t i = 0; i < n; ++i) m = std::max(m, static_cast<double>(x[i]));
       if (n == 0) m = 0;
       double low = kInf;
       for (std::size_t i = 0; i < n; ++i) low = std::min(low, static_cast<double>(x[i]));
-      for (double s : {1.0, 0.37, 25.0, 0x1p310, 0x1p960}) {
-        // Every guard the row allows (2 always; 1 and 0 where its range fits).
-        const int tightest = n == 0 ? 2 : detail::exp_guard_for(low, m, s);
+      // Float lanes with s in the constants (0.37..25), float lanes with a
+      // product (1e-3, 1000), double lanes (2^310, 2^960).
+      for (double s : {1.0, 0.37, 25.0, 1e-3, 1000.0, 0x1p310, 0x1p960}) {
+        // Every guard the row allows (2 always; 1 and 0 where its range
+        // fits), each giving the same weights.
+        const int tightest = n == 0 ? 2 : detail::exp_weights_guard(low, m, s);
+        std::vector<double> w2;
         for (int guard = 2; guard >= tightest; --guard) {
           std::vector<double> w(n + 1, -1.0);
           const double sum = k.exp_weights(x, n, m, s, guard, w.data());
+          if (guard == 2) w2 = w;
+          ASSERT_EQ(w, w2) << n << " guard " << guard;
           double sw = 0;
           for (std::size_t i = 0; i < n; ++i) {
             const double a = (static_cast<double>(x[i]) - m) * s;
             const double e = std::exp(a);
-            if (a < -104) {
+            const double tol = e * detail::exp_weight_error(a);
+            if (a < -104 - 1e-3) {
               ASSERT_EQ(w[i], 0.0);
+            } else if (a < -104 + 1e-3) {
+              ASSERT_TRUE(w[i] == 0.0 || std::abs(w[i] - e) <= tol) << a;
             } else {
-              ASSERT_NEAR(w[i], e, e * 2e-9) << a;
+              ASSERT_NEAR(w[i], e, tol) << a;
             }
             sw += w[i];
           }
@@ -649,6 +682,20 @@ TEST_P(sampling_kernels_test, first_above_and_exp_weights) {
           ASSERT_NEAR(sum, sw, 1e-13 * sw);  // another order of the same additions
           ASSERT_EQ(k.exp_weights(x, n, m, s, guard, nullptr), sum);
         }
+      }
+    }
+  }
+  // The bound's constant term, where |a| is small: every float in [-2, 0]
+  // at a stride, against std::exp, at s = 1 and at a scaled s.
+  {
+    std::vector<float> x;
+    for (float v = 0; v >= -2; v -= 0x1p-12f) x.push_back(v);
+    std::vector<double> w(x.size());
+    for (double s : {1.0, 0.8, 3.0}) {
+      k.exp_weights(x.data(), x.size(), 0.0, s, 0, w.data());
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const double a = static_cast<double>(x[i]) * s, e = std::exp(a);
+        ASSERT_NEAR(w[i], e, e * detail::exp_weight_error(a)) << a << " s " << s;
       }
     }
   }
@@ -691,6 +738,12 @@ TEST_P(sampling_kernels_test, first_above_and_exp_weights) {
                        1, 1, 1,
                        1, 1, 1};
   EXPECT_EQ(k.first_above(y.data(), y.size(), 10.0f), 2u);
+  std::vector<std::uint32_t> idx(200);
+  std::size_t end = 0;
+  ASSERT_EQ(k.collect_above(y.data(), y.size(), 1.5f, idx.data(), 64, &end), 2u);
+  EXPECT_EQ(idx[0], 1u);
+  EXPECT_EQ(idx[1], 2u);
+  EXPECT_EQ(end, y.size());
   std::vector<float> z(40, -kInfF);
   z[17] = 0;
   EXPECT_EQ(k.exp_weights(z.data(), z.size(), 0.0, 1.0, 2, nullptr), 1.0);

@@ -54,7 +54,12 @@ _REEXPORTS = {"sample": "sampling", "sampling_distribution": "sampling"}
 
 def __getattr__(name):
     if name in _REEXPORTS:
-        return getattr(_importlib.import_module("." + _REEXPORTS[name], __name__), name)
+        # Bound here once: module __getattr__ runs on every access of a name
+        # the module lacks (2 us per kelvin.sample call, a third of its cost
+        # on a short row).
+        value = getattr(_importlib.import_module("." + _REEXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
     if name in _SUBMODULES:
         return _importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'kelvin' has no attribute {name!r}")

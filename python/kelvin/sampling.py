@@ -28,8 +28,11 @@ _ORDERS = {"temperature_first": 0, "temperature_last": 1}
 _raw = _kelvin._sampling
 
 
+_F32 = np.dtype(np.float32)
+
+
 def _logits(logits):
-    if type(logits) is np.ndarray and logits.dtype == np.float32 and logits.ndim in (1, 2) \
+    if type(logits) is np.ndarray and logits.dtype is _F32 and logits.ndim in (1, 2) \
             and logits.flags.c_contiguous:  # the common case, without copies
         return (logits.reshape(1, -1) if logits.ndim == 1 else logits), logits.ndim == 1
     if isinstance(logits, np.ma.MaskedArray):
@@ -114,23 +117,25 @@ def _configs(rows, temperature, top_k, top_p, min_p, typical_p, min_keep, order,
     )
 
 
-_REAL = (int, float, np.integer, np.floating)
-_INT = (int, np.integer)
+# The exact scalar types of the fast path (type(v) in a set: one lookup,
+# where isinstance against tuples and the bool exclusions cost 1 us a call);
+# anything else, subclasses and bools included, takes the general path.
+_INTS = frozenset((int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+                   np.uint64, np.longlong, np.ulonglong))
+_REALS = _INTS | frozenset((float, np.float16, np.float32, np.float64))
 
 
 def _scalar_config(temperature, top_k, top_p, min_p, typical_p, min_keep, order, dynamic_range,
                    dynamic_exponent, seed, step):
     """The config as checked scalars for sample_one_config, or None when some
     value is not a scalar (the general path then checks and broadcasts)."""
-    reals = (temperature, top_p, min_p, typical_p, dynamic_range, dynamic_exponent)
-    ints = (top_k, min_keep, seed)
-    for v in reals:
-        if not isinstance(v, _REAL) or isinstance(v, (bool, np.bool_)):
-            return None
-    for v in ints:
-        if not isinstance(v, _INT) or isinstance(v, (bool, np.bool_)):
-            return None
-    if not isinstance(order, str) or order not in _ORDERS:
+    reals, ints = _REALS, _INTS
+    if not (type(temperature) in reals and type(top_p) in reals and type(min_p) in reals
+            and type(typical_p) in reals and type(dynamic_range) in reals
+            and type(dynamic_exponent) in reals and type(top_k) in ints
+            and type(min_keep) in ints and type(seed) in ints):
+        return None
+    if type(order) is not str or order not in _ORDERS:
         return None
     if not 0 <= seed < 2**64 or not -2**63 <= top_k < 2**63 or not -2**63 <= min_keep < 2**63:
         return None
@@ -158,7 +163,8 @@ def sample(logits, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, typical_p=1.0
     """
     x, one = _logits(logits)
     rows = x.shape[0]
-    if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral):
+    if type(step) is not int and (isinstance(step, (bool, np.bool_))
+                                  or not isinstance(step, numbers.Integral)):
         raise TypeError(f"step must be a non-negative int (got {step!r})")
     if step < 0 or step >= 2**64:
         raise ValueError(f"step must be in [0, 2**64) (got {step!r})")

@@ -91,8 +91,91 @@ double ExpWeightsLoop(const float* HWY_RESTRICT x, size_t n, double m, double s,
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(sum0, sum1)));
 }
 
+// One vector of float-lane weights times 2^64: a = x - m in float; where s
+// is in [2^-8, 2^8] s sits in the exponential's constants (kScaled), else
+// a * s is formed. Clamped to -120 and zeroed below -104 (in units of a s)
+// unless kGuard is 0.
+struct WeightFConsts {
+  ExpF32Consts e;
+  float s, live, clamp;
+  WeightFConsts(double sv, bool scaled)
+      : e(scaled ? sv : 1.0),
+        s(static_cast<float>(sv)),
+        live(static_cast<float>(scaled ? -104 / sv : -104.0)),
+        clamp(static_cast<float>(scaled ? -120 / sv : -120.0)) {}
+};
+
+template <int kGuard, bool kScaled>
+HWY_INLINE hn::Vec<DF> WeightF(hn::Vec<DF> x, hn::Vec<DF> vm, const WeightFConsts& c) {
+  const DF df;
+  auto a = hn::Sub(x, vm);
+  if constexpr (!kScaled) a = hn::Mul(a, hn::Set(df, c.s));
+  if constexpr (kGuard == 0) return Exp2p64NegF32Lanes(df, a, c.e);
+  const auto live = hn::Ge(a, hn::Set(df, c.live));
+  a = hn::Max(a, hn::Set(df, c.clamp));
+  return hn::IfThenElseZero(live, Exp2p64NegF32Lanes(df, a, c.e));
+}
+
+// The float-lane weights widened to double, summed in double (the block sums
+// stay exact to 2^-53, so the draw follows the weights it walks) and, when w
+// is not null, stored times 2^-64 (exact: the results are normal doubles).
+// Widening goes through a buffer, read back as double halves: portable to
+// targets where a float vector is one double vector (compilers turn it into
+// lane extracts; forcing the reloads measured slower).
+template <int kGuard, bool kScaled>
+double ExpWeightsF32Loop(const float* HWY_RESTRICT x, size_t n, float m, double s,
+                         double* HWY_RESTRICT w) {
+  const DF df;
+  const DD d;
+  const DS ds;
+  const size_t NF = hn::Lanes(df), N = hn::Lanes(d);
+  const auto vm = hn::Set(df, m);
+  const WeightFConsts c(s, kScaled);
+  const auto unscale = hn::Set(d, 0x1p-64);
+  HWY_ALIGN float buf[hn::MaxLanes(DF())];
+  auto sum0 = hn::Zero(d), sum1 = hn::Zero(d);
+  const auto widen = [&](hn::Vec<DF> e, double* out) HWY_ATTR {
+    hn::Store(e, df, buf);
+    for (size_t j = 0; j < NF; j += 2 * N) {
+      const auto w0 = hn::PromoteTo(d, hn::Load(ds, buf + j));
+      sum0 = hn::Add(sum0, w0);
+      if (out != nullptr) hn::StoreU(hn::Mul(w0, unscale), d, out + j);
+      if (j + N < NF) {
+        const auto w1 = hn::PromoteTo(d, hn::Load(ds, buf + j + N));
+        sum1 = hn::Add(sum1, w1);
+        if (out != nullptr) hn::StoreU(hn::Mul(w1, unscale), d, out + j + N);
+      }
+    }
+  };
+  size_t i = 0;
+  for (; i + NF <= n; i += NF) {
+    widen(WeightF<kGuard, kScaled>(hn::LoadU(df, x + i), vm, c), w == nullptr ? nullptr : w + i);
+  }
+  if (i < n) {  // the tail through a buffer padded with -inf (weight 0, full guard)
+    HWY_ALIGN float in[hn::MaxLanes(DF())];
+    HWY_ALIGN double out[hn::MaxLanes(DF())];
+    for (size_t k = 0; k < NF; ++k) {
+      in[k] = i + k < n ? x[i + k] : -std::numeric_limits<float>::infinity();
+    }
+    widen(WeightF<2, kScaled>(hn::Load(df, in), vm, c), out);
+    if (w != nullptr) {
+      for (size_t k = 0; i + k < n; ++k) w[i + k] = out[k];
+    }
+  }
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(sum0, sum1))) * 0x1p-64;
+}
+
 template <int kGuard>
 double ExpWeightsGuarded(const float* x, size_t n, double m, double s, double* w) {
+  // Float lanes where m and s are floats' business: m a float value (the
+  // row max always is) and s far from float's range ends, so that
+  // (x - m) * s in float overflows only where the weight is 0 anyway.
+  if (s >= 0x1p-100 && s <= 0x1p100 && static_cast<double>(static_cast<float>(m)) == m &&
+      !detail::sampling_double_weights()) {
+    const float mf = static_cast<float>(m);
+    if (s >= 0x1p-8 && s <= 0x1p8) return ExpWeightsF32Loop<kGuard, true>(x, n, mf, s, w);
+    return ExpWeightsF32Loop<kGuard, false>(x, n, mf, s, w);
+  }
 #if KELVIN_EXP_TWO_TABLES
   if (s <= 0x1p300) return ExpWeightsLoop<kGuard, true>(x, n, m, s, w);
 #endif
@@ -132,6 +215,39 @@ size_t FirstAbove(const float* HWY_RESTRICT x, size_t n, float thr) {
     if (!(x[i] <= thr)) return i;
   }
   return n;
+}
+
+// Four vectors per test as in FirstAbove; the vectors of a group with hits
+// one by one, their hits' indices compressed into idx.
+size_t CollectAbove(const float* HWY_RESTRICT x, size_t n, float thr, uint32_t* HWY_RESTRICT idx,
+                    size_t cap, size_t* end) {
+  const DF d;
+  const hn::RebindToSigned<DF> di;
+  const size_t N = hn::Lanes(d);
+  const auto t = hn::Set(d, thr);
+  const auto iota = hn::Iota(di, 0);
+  int32_t* out = reinterpret_cast<int32_t*>(idx);
+  size_t count = 0, i = 0;
+  while (i + 4 * N <= n && count < cap) {
+    const auto m0 = hn::Not(hn::Le(hn::LoadU(d, x + i), t));
+    const auto m1 = hn::Not(hn::Le(hn::LoadU(d, x + i + N), t));
+    const auto m2 = hn::Not(hn::Le(hn::LoadU(d, x + i + 2 * N), t));
+    const auto m3 = hn::Not(hn::Le(hn::LoadU(d, x + i + 3 * N), t));
+    if (hn::AllFalse(d, hn::Or(hn::Or(m0, m1), hn::Or(m2, m3)))) {
+      i += 4 * N;
+      continue;
+    }
+    for (size_t j = 0; j < 4 && count < cap; ++j, i += N) {
+      const auto m = hn::Not(hn::Le(hn::LoadU(d, x + i), t));
+      const auto ix = hn::Add(iota, hn::Set(di, static_cast<int32_t>(i)));
+      count += hn::CompressStore(ix, hn::RebindMask(di, m), di, out + count);
+    }
+  }
+  for (; i < n && count < cap; ++i) {
+    if (!(x[i] <= thr)) idx[count++] = static_cast<uint32_t>(i);
+  }
+  *end = i;
+  return count;
 }
 
 // The first index of the max in one pass: per lane the max so far and where
@@ -214,7 +330,8 @@ size_t ArgMax(const float* HWY_RESTRICT x, size_t n, bool* has_nan) {
 
 const detail::sampling_kernels* SamplingKernels() {
   static const detail::sampling_kernels k{&sampling_detail::ExpWeights,
-                                          &sampling_detail::FirstAbove, &sampling_detail::ArgMax};
+                                          &sampling_detail::FirstAbove,
+                                          &sampling_detail::CollectAbove, &sampling_detail::ArgMax};
   return &k;
 }
 
@@ -223,12 +340,23 @@ const detail::sampling_kernels* SamplingKernels() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include <atomic>
+
 #include "src/kernels/target_list.h"
 namespace kelvin::detail {
+
+namespace {
+std::atomic<bool> g_double_weights{false};
+}  // namespace
+
+void set_sampling_double_weights(bool on) { g_double_weights.store(on, std::memory_order_relaxed); }
+bool sampling_double_weights() { return g_double_weights.load(std::memory_order_relaxed); }
+
 namespace {
 
-// kelvin's scalar reference: the same weights from std::exp (within 2e-9 of
-// the kernels' exponential), the same zeroing below -104.
+// kelvin's scalar reference: exp of the argument formed in double by
+// std::exp (the kernels are within exp_weight_error of it), the same zeroing
+// below -104.
 double exp_weights_ref(const float* x, std::size_t n, double m, double s, int /*guard*/,
                        double* w) {
   double sum = 0;
@@ -248,6 +376,16 @@ std::size_t first_above_ref(const float* x, std::size_t n, float thr) {
   return n;
 }
 
+std::size_t collect_above_ref(const float* x, std::size_t n, float thr, std::uint32_t* idx,
+                              std::size_t cap, std::size_t* end) {
+  std::size_t count = 0, i = 0;
+  for (; i < n && count < cap; ++i) {
+    if (!(x[i] <= thr)) idx[count++] = static_cast<std::uint32_t>(i);
+  }
+  *end = i;
+  return count;
+}
+
 std::size_t argmax_ref(const float* x, std::size_t n, bool* has_nan) {
   std::size_t best = 0;
   float v = -std::numeric_limits<float>::infinity();
@@ -262,7 +400,8 @@ std::size_t argmax_ref(const float* x, std::size_t n, bool* has_nan) {
   return best;
 }
 
-const sampling_kernels kScalarSampling{&exp_weights_ref, &first_above_ref, &argmax_ref};
+const sampling_kernels kScalarSampling{&exp_weights_ref, &first_above_ref, &collect_above_ref,
+                                       &argmax_ref};
 
 }  // namespace
 
