@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/ab_common.hpp"
 #include "kelvin/kelvin.hpp"
 #include "src/half.hpp"
 #include "src/kernels/kernels.hpp"
@@ -38,17 +39,10 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "ab: error: %s\n", what.c_str());
-  std::exit(2);
-}
+using kelvin::bench::quantile;
+using kelvin::bench::split;
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string part; std::getline(in, part, sep);) out.push_back(part);
-  return out;
-}
+[[noreturn]] void fail(const std::string& what) { kelvin::bench::fail("ab", what); }
 
 struct variant {
   std::string name, type;
@@ -156,14 +150,6 @@ class side {
   int calls_ = 0;
 };
 
-double quantile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(pos);
-  const std::size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -219,24 +205,12 @@ int main(int argc, char** argv) {
     for (const std::string& ts : split(temps, ',')) {
       const double t = std::stod(ts);
       side sa(va, op, rows, cols, logits, t, threads), sb(vb, op, rows, cols, logits, t, threads);
-      std::vector<double> ta, tb, ratio;
-      for (int r = 0; r < reps; ++r) {
-        double x, y;
-        if (r % 2 == 0) {
-          x = sa.time(min_ms * 1e-3);
-          y = sb.time(min_ms * 1e-3);
-        } else {
-          y = sb.time(min_ms * 1e-3);
-          x = sa.time(min_ms * 1e-3);
-        }
-        ta.push_back(x);
-        tb.push_back(y);
-        ratio.push_back(y / x);
-      }
+      const auto r = kelvin::bench::interleave(
+          reps, [&] { return sa.time(min_ms * 1e-3); }, [&] { return sb.time(min_ms * 1e-3); });
       std::printf("%-12s %8g %11.1f %11.1f %11.1f %11.1f %8.3f %8.3f %8.3f\n", shape.c_str(), t,
-                  *std::min_element(ta.begin(), ta.end()) * 1e6, quantile(ta, 0.5) * 1e6,
-                  *std::min_element(tb.begin(), tb.end()) * 1e6, quantile(tb, 0.5) * 1e6,
-                  quantile(ratio, 0.5), quantile(ratio, 0.25), quantile(ratio, 0.75));
+                  r.best_a() * 1e6, quantile(r.a, 0.5) * 1e6, r.best_b() * 1e6,
+                  quantile(r.b, 0.5) * 1e6, quantile(r.ratio, 0.5), quantile(r.ratio, 0.25),
+                  quantile(r.ratio, 0.75));
       std::fflush(stdout);
     }
   }

@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/ab_common.hpp"
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -33,17 +35,10 @@ using softmax_fn = int (*)(const float*, float*, std::size_t, std::size_t, std::
                            double);
 using set_threads_fn = void (*)(int);
 
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "ab_lib: error: %s\n", what.c_str());
-  std::exit(2);
-}
+using kelvin::bench::quantile;
+using kelvin::bench::split;
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string part; std::getline(in, part, sep);) out.push_back(part);
-  return out;
-}
+[[noreturn]] void fail(const std::string& what) { kelvin::bench::fail("ab_lib", what); }
 
 struct library {
   softmax_fn softmax = nullptr;
@@ -58,14 +53,6 @@ library open_library(const std::string& path) {
   lib.set_threads = reinterpret_cast<set_threads_fn>(dlsym(h, "kelvin_set_num_threads"));
   if (lib.softmax == nullptr) fail(path + ": no kelvin_softmax_f32");
   return lib;
-}
-
-double quantile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(pos);
-  const std::size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
 }
 
 }  // namespace
@@ -138,24 +125,11 @@ int main(int argc, char** argv) {
         for (long c = 0; c < calls; ++c) once(l);
         return std::chrono::duration<double>(clock_type::now() - t0).count() / calls * 1e9;
       };
-      std::vector<double> ta, tb, ratio;
-      for (int r = 0; r < reps; ++r) {
-        double a, b;
-        if (r % 2 == 0) {
-          a = time(la);
-          b = time(lb);
-        } else {
-          b = time(lb);
-          a = time(la);
-        }
-        ta.push_back(a);
-        tb.push_back(b);
-        ratio.push_back(b / a);
-      }
+      const auto r = kelvin::bench::interleave(
+          reps, [&] { return time(la); }, [&] { return time(lb); });
       std::printf("%-10s %6g %10.1f %10.1f %10.1f %10.1f %7.3f %7.3f %7.3f\n", shape.c_str(), t,
-                  *std::min_element(ta.begin(), ta.end()), quantile(ta, 0.5),
-                  *std::min_element(tb.begin(), tb.end()), quantile(tb, 0.5), quantile(ratio, 0.5),
-                  quantile(ratio, 0.25), quantile(ratio, 0.75));
+                  r.best_a(), quantile(r.a, 0.5), r.best_b(), quantile(r.b, 0.5),
+                  quantile(r.ratio, 0.5), quantile(r.ratio, 0.25), quantile(r.ratio, 0.75));
       std::fflush(stdout);
     }
   }

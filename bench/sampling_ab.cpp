@@ -20,6 +20,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/ab_common.hpp"
 #include "kelvin/sampling.hpp"
 #include "src/kernels/sampling.hpp"
 
@@ -31,10 +32,7 @@ double cpu_us() {
   return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) * 1e-3;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+double median(const std::vector<double>& v) { return kelvin::bench::quantile(v, 0.5); }
 
 }  // namespace
 
@@ -54,7 +52,6 @@ int main(int argc, char** argv) {
     std::normal_distribution<float> nd(0, 3);
     for (float& v : x) v = nd(g);
     for (const auto* c : {&plain, &chain}) {
-      std::vector<double> ta, tb, ratio;
       std::uint64_t step = 0, sink = 0;
       const auto run = [&](bool dbl) {
         kelvin::detail::set_sampling_double_weights(dbl);
@@ -66,21 +63,10 @@ int main(int argc, char** argv) {
       };
       run(true);
       run(false);  // warm both
-      for (int r = 0; r < reps; ++r) {
-        double a, b;
-        if (r % 2 == 0) {
-          a = run(true);
-          b = run(false);
-        } else {
-          b = run(false);
-          a = run(true);
-        }
-        ta.push_back(a);
-        tb.push_back(b);
-        ratio.push_back(b / a);
-      }
+      const auto r = kelvin::bench::interleave(
+          reps, [&] { return run(true); }, [&] { return run(false); });
       std::printf("%-7zu %-6s %10.2f %10.2f %8.3f  (sink %llu)\n", n,
-                  c == &plain ? "plain" : "chain", median(ta), median(tb), median(ratio),
+                  c == &plain ? "plain" : "chain", median(r.a), median(r.b), median(r.ratio),
                   static_cast<unsigned long long>(sink % 7));
     }
   }
