@@ -41,6 +41,9 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::size_t kChunk = std::size_t{1} << 16;  // src/row.hpp
 // Rows longer than this run chunk by chunk (src/half.hpp).
 constexpr std::size_t kLong = detail::kHalfRowBuffer + 77;
+// Over 2^17 entries: softmax keeps the exponentials in y as 16-bit codes
+// (src/half.cpp), with a tail of 19 entries after the last whole block.
+constexpr std::size_t kPacked = (std::size_t{1} << 17) + 1043;
 
 // ---- the formats ----------------------------------------------------------------
 
@@ -466,9 +469,9 @@ void check_equals_rounded_float(std::size_t n, double t, std::uint64_t seed, int
 
 TEST_P(half_contract, results_are_the_float_results_rounded_once) {
   std::uint64_t seed = 1;
-  for (std::size_t n :
-       {std::size_t{1}, std::size_t{5}, std::size_t{17}, std::size_t{100}, std::size_t{4097},
-        kChunk, kChunk + 1, 3 * kChunk + 77, kLong, std::size_t{1025}}) {
+  for (std::size_t n : {std::size_t{1}, std::size_t{5}, std::size_t{17}, std::size_t{100},
+                        std::size_t{4097}, kChunk, kChunk + 1, 3 * kChunk + 77, kPacked,
+                        detail::kHalfRowBuffer, kLong, std::size_t{1025}}) {
     for (double t : {0.0, 1e-3, 0.07, 1.0, 1e3, kInf}) {
       const int threads = n > kChunk && t == 0.07 ? 2 : 1;
       check_equals_rounded_float<bfloat16>(n, t, seed++, threads);
@@ -520,7 +523,9 @@ template <class H>
 void check_in_place() {
   std::mt19937_64 rng(7);
   std::normal_distribution<double> nd(0, 3);
-  for (std::size_t n : kLengths) {
+  std::vector<std::size_t> lengths = kLengths;
+  lengths.push_back(kPacked);
+  for (std::size_t n : lengths) {
     std::vector<H> x(n);
     for (auto& v : x) v = H(static_cast<float>(nd(rng)));
     for (double t : {0.0, 0.7}) {
@@ -724,7 +729,7 @@ template <class H>
 void accuracy_sweep() {
   worst w;
   std::uint64_t seed = 1;
-  std::vector<std::size_t> sizes{1, 2, 5, 17, 33, 100, 1000, 1025, 4097, 70000};
+  std::vector<std::size_t> sizes{1, 2, 5, 17, 33, 100, 1000, 1025, 4097, 70000, kPacked};
   if (testing::long_mode()) sizes.push_back(300000);
   for (std::size_t n : sizes) {
     for (double scale : {1.0, 10.0, 1e3}) {

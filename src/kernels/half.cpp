@@ -444,6 +444,199 @@ void ScaleF16(const float* e, float16* y, size_t n, float inv) {
   for (size_t j = 0; i + j < n; ++j) y[i + j] = float16::from_bits(res[j]);
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// The exponentials kept in y itself (exp_pack / scale_pack), so that a row
+// holds its input and output and no 4-byte buffer: at 2^18 entries the
+// float buffer (1 MiB) with x and y filled a 2 MiB L2, and the scan of the
+// next row (prefetched) came from memory. A code is a float's bits with the
+// exponent field lowered by kBias and the fraction rounded (half up) to 23 -
+// kShift bits, shifted right by kShift; shifted back it is the float e
+// 2^-kBias exactly (a normal one: its field stays >= 1), which the output pass
+// multiplies by inv 2^kBias. bfloat16 rows: e >= e^-60 (field >= 40), kBias
+// 39, 7 exponent bits and 9 fraction bits: relative error <= 2^-10, 1/4
+// bfloat16 ulp in the output. float16 rows: e >= 2^-25 kept (field >= 102,
+// kBias 101: 5 exponent bits, 11 fraction bits: 2^-12, 1/2 float16 ulp);
+// smaller ones, whose outputs (e / S < 2^-25) round to 0, are coded as 0
+// (not as subnormals, which would cost a microcode assist per multiply).
+template <class H>
+struct Pack;
+template <>
+struct Pack<bfloat16> {
+  static constexpr int kShift = 14, kBias = 39;
+  static constexpr bool kFloor = false;
+};
+template <>
+struct Pack<float16> {
+  static constexpr int kShift = 12, kBias = 101;
+  static constexpr bool kFloor = true;
+};
+
+// The codes of v0 (low halves of the 32-bit lanes) and v1 (high halves).
+template <class H>
+HWY_INLINE VU PackPair(VF v0, VF v1) {
+  using P = Pack<H>;
+  const DI di;
+  const DU du;
+  const VI c = hn::Set(di, (1 << (P::kShift - 1)) - (P::kBias << 23));
+  VI a0 = hn::Add(hn::BitCast(di, v0), c), a1 = hn::Add(hn::BitCast(di, v1), c);
+  if constexpr (P::kFloor) {  // codes that would decode to a subnormal: 0
+    const VI normal = hn::Set(di, (1 << 23) - 1);
+    a0 = hn::IfThenElseZero(hn::Gt(a0, normal), a0);
+    a1 = hn::IfThenElseZero(hn::Gt(a1, normal), a1);
+  }
+  const VU lo = hn::ShiftRight<P::kShift>(hn::BitCast(du, a0));
+  const VU hi =
+      hn::And(hn::BitCast(du, hn::ShiftLeft<16 - P::kShift>(a1)), hn::Set(du, 0xffff0000u));
+  return hn::Or(lo, hi);
+}
+
+template <class H>
+HWY_INLINE void UnpackPair(VU u, VF* v0, VF* v1) {
+  using P = Pack<H>;
+  const DF df;
+  const DU du;
+  const VU mask = hn::Set(du, 0xffffu << P::kShift);
+  *v0 = hn::BitCast(df, hn::And(hn::ShiftLeft<P::kShift>(u), mask));
+  *v1 = hn::BitCast(df, hn::And(hn::ShiftRight<16 - P::kShift>(u), mask));
+}
+
+// One vector's codes in entry order (the rows' last entries), and back.
+template <class H>
+HWY_INLINE hn::Vec<D16> Code(VF v) {
+  using P = Pack<H>;
+  const DI di;
+  VI a = hn::Add(hn::BitCast(di, v), hn::Set(di, (1 << (P::kShift - 1)) - (P::kBias << 23)));
+  if constexpr (P::kFloor) a = hn::IfThenElseZero(hn::Gt(a, hn::Set(di, (1 << 23) - 1)), a);
+  return Narrow(hn::ShiftRight<P::kShift>(a));
+}
+template <class H>
+HWY_INLINE VF Decode(hn::Vec<D16> c) {
+  return hn::BitCast(DF(), hn::ShiftLeft<Pack<H>::kShift>(hn::PromoteTo(DU(), c)));
+}
+
+// ExpSumT (unscaled) with the exponentials' codes stored in y.
+template <bool kClamp, bool kFma, class H>
+double ExpPackT(const H* x, H* y, size_t n, const detail::half_args& a, const char* pf) {
+  const DF df;
+  const hn::Repartition<std::uint16_t, DF> d16x2;
+  const size_t lanes = hn::Lanes(df);
+  const float m = a.m, inv_t = a.inv_t;
+  const VF vm = hn::Set(df, m), vi = hn::Set(df, inv_t), lo = hn::Set(df, a.floor);
+  const VF mi = hn::Set(df, static_cast<float>(-static_cast<double>(m) * inv_t));
+  const auto e_of = [&](VF v) HWY_ATTR {
+    VF t = kFma ? hn::MulAdd(v, vi, mi) : hn::Mul(hn::Sub(v, vm), vi);
+    if (kClamp) t = hn::Max(t, lo);
+    return ExpNormal<false>(t);
+  };
+  double total = 0;
+  size_t i = 0;
+  const size_t block = 1024;  // as ExpSumT
+  while (i < n) {
+    const size_t end = n - i > block ? i + block : n;
+    VF a0 = hn::Zero(df), a1 = hn::Zero(df);
+    for (; i + 2 * lanes <= end; i += 2 * lanes) {
+      if (pf != nullptr) {
+        hwy::Prefetch(pf);
+        pf += 4 * lanes;
+      }
+      VF v0, v1;
+      WidenPair(x + i, &v0, &v1);
+      const VF e0 = e_of(v0), e1 = e_of(v1);
+      hn::StoreU(hn::BitCast(d16x2, PackPair<H>(e0, e1)), d16x2, Bits(y + i));
+      a0 = hn::Add(a0, e0);
+      a1 = hn::Add(a1, e1);
+    }
+    for (; i + lanes <= end; i += lanes) {  // the last entries in order
+      const VF e0 = e_of(Widen(x + i));
+      hn::StoreU(Code<H>(e0), D16(), Bits(y + i));
+      a0 = hn::Add(a0, e0);
+    }
+    if (i < end) {  // the tail padded with m, masked off
+      const size_t left = end - i;
+      const VF e0 = hn::IfThenElseZero(hn::FirstN(df, left), e_of(WidenTail(x + i, left, m)));
+      HWY_ALIGN std::uint16_t res[HWY_MAX_BYTES / sizeof(float)];
+      hn::Store(Code<H>(e0), D16(), res);
+      for (size_t j = 0; j < left; ++j) y[i + j] = H::from_bits(res[j]);
+      a0 = hn::Add(a0, e0);
+      i = end;
+    }
+    total += static_cast<double>(hn::GetLane(hn::SumOfLanes(df, hn::Add(a0, a1))));
+  }
+  return total;
+}
+
+template <class H>
+double ExpPackH(const H* x, H* y, size_t n, const detail::half_args& a, const void* next) {
+  const auto* pf = static_cast<const char*>(next);
+  if (a.clamp) return ExpPackT<true, false>(x, y, n, a, pf);
+  if (a.fma) return ExpPackT<false, true>(x, y, n, a, pf);
+  return ExpPackT<false, false>(x, y, n, a, pf);
+}
+double ExpPackBf16(const bfloat16* x, bfloat16* y, size_t n, const detail::half_args& a,
+                   const void* next) {
+  return ExpPackH(x, y, n, a, next);
+}
+double ExpPackF16(const float16* x, float16* y, size_t n, const detail::half_args& a,
+                  const void* next) {
+  return ExpPackH(x, y, n, a, next);
+}
+
+// y_i = e_i * inv from the codes in y, rounded as ScaleBf16T / ScaleF16.
+template <class H>
+void ScalePackT(H* y, size_t n, float inv) {
+  const DF df;
+  const DU du;
+  const hn::Repartition<std::uint16_t, DF> d16x2;
+  const size_t lanes = hn::Lanes(df);
+  const VF vi = hn::Set(df, std::ldexp(inv, Pack<H>::kBias));
+  const VU half = hn::Set(du, 0x8000u), top = hn::Set(du, 0xffff0000u);
+  const auto pair = [&](H* to) HWY_ATTR {
+    VF e0, e1;
+    UnpackPair<H>(hn::BitCast(du, hn::LoadU(d16x2, Bits(to))), &e0, &e1);
+    const VF z0 = hn::Mul(e0, vi), z1 = hn::Mul(e1, vi);
+    if constexpr (std::is_same_v<H, bfloat16> && KELVIN_BF16_PAIRS) {
+      const VU even = hn::Add(hn::BitCast(du, z0), half), odd = hn::Add(hn::BitCast(du, z1), half);
+      const VU both = hn::Or(hn::ShiftRight<16>(even), hn::And(odd, top));
+      hn::StoreU(hn::BitCast(d16x2, both), d16x2, Bits(to));
+    } else if constexpr (std::is_same_v<H, bfloat16>) {
+      hn::StoreU(RoundBf16Number(z0), D16(), Bits(to));
+      hn::StoreU(RoundBf16Number(z1), D16(), Bits(to + lanes));
+    } else {
+      hn::StoreU(RoundF16(z0), D16(), Bits(to));
+      hn::StoreU(RoundF16(z1), D16(), Bits(to + lanes));
+    }
+  };
+  const auto one = [&](VF e) HWY_ATTR {
+    if constexpr (std::is_same_v<H, bfloat16>) {
+      return RoundBf16Number(hn::Mul(e, vi));
+    } else {
+      return RoundF16(hn::Mul(e, vi));
+    }
+  };
+  size_t i = 0;
+  // ExpPackT's blocks: pairs from the start of each, then single vectors in
+  // entry order.
+  const size_t block = 1024;
+  while (i < n) {
+    const size_t end = n - i > block ? i + block : n;
+    for (; i + 2 * lanes <= end; i += 2 * lanes) pair(y + i);
+    for (; i + lanes <= end; i += lanes) {
+      hn::StoreU(one(Decode<H>(hn::LoadU(D16(), Bits(y + i)))), D16(), Bits(y + i));
+    }
+    if (i < end) {
+      const size_t left = end - i;
+      HWY_ALIGN std::uint16_t res[HWY_MAX_BYTES / sizeof(float)] = {};
+      for (size_t j = 0; j < left; ++j) res[j] = y[i + j].bits;
+      hn::Store(one(Decode<H>(hn::Load(D16(), res))), D16(), res);
+      for (size_t j = 0; j < left; ++j) y[i + j] = H::from_bits(res[j]);
+      i = end;
+    }
+  }
+}
+void ScalePackBf16(bfloat16* y, size_t n, float inv) { ScalePackT(y, n, inv); }
+void ScalePackF16(float16* y, size_t n, float inv) { ScalePackT(y, n, inv); }
+#endif  // HWY_TARGET != HWY_SCALAR
+
 HWY_INLINE hn::Vec<D16> Round(VF v, const bfloat16*) { return RoundBf16(v); }
 HWY_INLINE hn::Vec<D16> Round(VF v, const float16*) { return RoundF16(v); }
 
@@ -507,9 +700,16 @@ void LogOutF16(const float16* x, float16* y, size_t n, const detail::half_args& 
 #undef KELVIN_BF16_PAIRS
 
 const detail::half_kernels* HalfKernels() {
-  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16, &F16ToF32,   &F32ToF16,
-                                      &ScanBf16,  &ScanF16,   &ExpSumBf16, &ExpSumF16,
-                                      &ScaleBf16, &ScaleF16,  &LogOutBf16, &LogOutF16};
+#if HWY_TARGET == HWY_SCALAR
+  static const detail::half_kernels k{
+      &Bf16ToF32, &F32ToBf16, &F16ToF32,   &F32ToF16,  &ScanBf16, &ScanF16, &ExpSumBf16, &ExpSumF16,
+      &ScaleBf16, &ScaleF16,  &LogOutBf16, &LogOutF16, nullptr,   nullptr,  nullptr,     nullptr};
+#else
+  static const detail::half_kernels k{&Bf16ToF32,   &F32ToBf16,  &F16ToF32,      &F32ToF16,
+                                      &ScanBf16,    &ScanF16,    &ExpSumBf16,    &ExpSumF16,
+                                      &ScaleBf16,   &ScaleF16,   &LogOutBf16,    &LogOutF16,
+                                      &ExpPackBf16, &ExpPackF16, &ScalePackBf16, &ScalePackF16};
+#endif
   return &k;
 }
 
@@ -609,10 +809,22 @@ void log_out(const H* x, H* y, std::size_t n, const half_args& a, float c) {
     y[i] = H((a.fma ? std::fma(xi, inv_t, mi) : (xi - m) * inv_t) - c);
   }
 }
-const half_kernels kScalarHalf{&bf16_to_f32,       &f32_to_bf16,       &f16_to_f32,
-                               &f32_to_f16,        &scan<bfloat16>,    &scan<float16>,
-                               &exp_sum<bfloat16>, &exp_sum<float16>,  &scale_bf16,
-                               &scale_f16,         &log_out<bfloat16>, &log_out<float16>};
+const half_kernels kScalarHalf{&bf16_to_f32,
+                               &f32_to_bf16,
+                               &f16_to_f32,
+                               &f32_to_f16,
+                               &scan<bfloat16>,
+                               &scan<float16>,
+                               &exp_sum<bfloat16>,
+                               &exp_sum<float16>,
+                               &scale_bf16,
+                               &scale_f16,
+                               &log_out<bfloat16>,
+                               &log_out<float16>,
+                               nullptr,
+                               nullptr,
+                               nullptr,
+                               nullptr};
 
 }  // namespace
 
