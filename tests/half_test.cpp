@@ -357,6 +357,25 @@ void check_nan_masks_and_empty_rows() {
       }
       EXPECT_TRUE(std::isnan(f(r.log_z)) && std::isnan(f(r.smax)));
     }
+    // NaNs of either sign, next to the infinities' bits or not (the 16-bit
+    // scan finds them by their bits), also among -inf masks and in the
+    // vector part of a row.
+    constexpr std::uint16_t inf = format<H>::inf_bits;
+    for (std::uint16_t nan_bits :
+         {std::uint16_t(inf + 1), std::uint16_t(inf | format<H>::quiet),
+          std::uint16_t(0x8000u | (inf + 1u)), std::uint16_t(0xffff), std::uint16_t(0x7fff)}) {
+      for (std::size_t at : {n / 2, n - 1}) {
+        std::vector<H> x = as<H>(xd);
+        for (std::size_t i = 0; i + 1 < n; i += 3) x[i] = H(-HUGE_VALF);
+        x[at] = H::from_bits(nan_bits);
+        const auto r = run_all(x, 1.0, empty_row_policy::zero);
+        for (std::size_t i = 0; i < n; ++i) {
+          ASSERT_TRUE(std::isnan(f(r.p[i])) && std::isnan(f(r.logp[i])))
+              << format<H>::name << " " << n << " " << nan_bits;
+        }
+        EXPECT_TRUE(std::isnan(f(r.log_z)));
+      }
+    }
     // -inf entries are masked.
     if (n >= 2) {
       for (double t : {1e-3, 0.07, 1.0, 1e3}) {

@@ -301,8 +301,63 @@ detail::row_scan ScanT(const H* x, size_t n) {
   return s;
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// The scan on the 16-bit entries themselves: key = bits ^ (sign ? 0x7fff :
+// 0) as a signed 16-bit integer orders the entries as their values (-0
+// just below +0), 2 lanes entries per vector and 5 operations per vector
+// where ScanT takes 9 per 2 float vectors. NaN keys lie outside those of the
+// infinities, so a NaN shows in the max or min key (no sum needed).
+HWY_INLINE std::int32_t Key(std::uint16_t b) {
+  return static_cast<std::int16_t>(b ^ ((b & 0x8000u) != 0 ? 0x7fffu : 0u));
+}
+template <class H>
+detail::row_scan ScanKeysT(const H* x, size_t n) {
+  const hn::Repartition<std::int16_t, DF> dk;
+  using VK = hn::Vec<decltype(dk)>;
+  const size_t lanes = hn::Lanes(dk);
+  const VK low_bits = hn::Set(dk, 0x7fff);
+  const auto key = [&](const H* p) HWY_ATTR {
+    const VK b = hn::LoadU(dk, reinterpret_cast<const std::int16_t*>(p));
+    return hn::Xor(b, hn::And(hn::ShiftRight<15>(b), low_bits));
+  };
+  VK hi0 = hn::Set(dk, INT16_MIN), lo0 = hn::Set(dk, INT16_MAX), hi1 = hi0, lo1 = lo0;
+  size_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    const VK k0 = key(x + i), k1 = key(x + i + lanes);
+    hi0 = hn::Max(hi0, k0);
+    lo0 = hn::Min(lo0, k0);
+    hi1 = hn::Max(hi1, k1);
+    lo1 = hn::Min(lo1, k1);
+  }
+  HWY_ALIGN std::int16_t hs[HWY_MAX_BYTES / 2], ls[HWY_MAX_BYTES / 2];
+  hn::Store(hn::Max(hi0, hi1), dk, hs);
+  hn::Store(hn::Min(lo0, lo1), dk, ls);
+  std::int32_t hk = INT16_MIN, lk = INT16_MAX;
+  for (size_t j = 0; j < lanes; ++j) {
+    hk = std::max<std::int32_t>(hk, hs[j]);
+    lk = std::min<std::int32_t>(lk, ls[j]);
+  }
+  for (; i < n; ++i) {
+    const std::int32_t k = Key(x[i].bits);
+    hk = std::max(hk, k);
+    lk = std::min(lk, k);
+  }
+  const std::int32_t inf = std::is_same_v<H, bfloat16> ? 0x7f80 : 0x7c00;
+  detail::row_scan s;
+  s.has_nan = hk > inf || lk < -1 - inf;
+  // The key is its own inverse.
+  s.max = static_cast<float>(
+      H::from_bits(static_cast<std::uint16_t>(Key(static_cast<std::uint16_t>(hk)))));
+  s.min = s.low = static_cast<float>(
+      H::from_bits(static_cast<std::uint16_t>(Key(static_cast<std::uint16_t>(lk)))));
+  return s;
+}
+detail::row_scan ScanBf16(const bfloat16* x, size_t n) { return ScanKeysT(x, n); }
+detail::row_scan ScanF16(const float16* x, size_t n) { return ScanKeysT(x, n); }
+#else
 detail::row_scan ScanBf16(const bfloat16* x, size_t n) { return ScanT(x, n); }
 detail::row_scan ScanF16(const float16* x, size_t n) { return ScanT(x, n); }
+#endif
 
 // kClamp: t_i clamped to a.floor; kFma: t = x * inv_t - m * inv_t;
 // kScaled: exp(t) 2^64.
@@ -793,8 +848,8 @@ double exp_sum(const H* x, float* e, std::size_t n, const half_args& a, const vo
     for (; i < end; ++i) {
       const auto xi = static_cast<float>(x[i]);
       const float t = a.fma ? std::fma(xi, inv_t, mi) : (xi - m) * inv_t;
-      const float v = exp_scalar(a.clamp ? std::max(t, a.floor) : t, a.scaled,
-                                 std::is_same_v<H, bfloat16>);
+      const float v =
+          exp_scalar(a.clamp ? std::max(t, a.floor) : t, a.scaled, std::is_same_v<H, bfloat16>);
       if (e != nullptr) e[i] = v;
       s += v;
     }
