@@ -172,15 +172,16 @@ constexpr float kB0 = 0x1.fff694p-1f, kB1 = 0x1.000ac2p0f, kB2 = 0x1.028a64p-1f,
                 kB3 = 0x1.53496cp-3f;
 
 // exp(r) 2^-k in [0.70, 1.42] (kScaled: times 2^64, folded exactly into the
-// coefficients), and kf = k + 1.5 * 2^23 (its low bits are k). kCubic: the
+// coefficients), kf = k + 1.5 * 2^23 (its low bits are k) and k. kCubic: the
 // degree-3 polynomial.
 template <bool kScaled, bool kCubic = false>
-HWY_INLINE VF ExpPoly(VF t, VF* kf) {
+HWY_INLINE VF ExpPoly(VF t, VF* kf, VF* k) {
   const DF df;
   const float s = kScaled ? 0x1p64f : 1.0f;
   const VF magic = hn::Set(df, 0x1.8p23f);  // adding it rounds to an integer
   *kf = hn::MulAdd(t, hn::Set(df, kLog2e), magic);
-  const VF r = hn::NegMulAdd(hn::Sub(*kf, magic), hn::Set(df, kLn2), t);
+  *k = hn::Sub(*kf, magic);
+  const VF r = hn::NegMulAdd(*k, hn::Set(df, kLn2), t);
   if constexpr (kCubic) {
     VF p = hn::MulAdd(hn::Set(df, kB3 * s), r, hn::Set(df, kB2 * s));
     p = hn::MulAdd(p, r, hn::Set(df, kB1 * s));
@@ -194,13 +195,20 @@ HWY_INLINE VF ExpPoly(VF t, VF* kf) {
 
 // exp(t) (kScaled: exp(t) 2^64) for t in [-86, 0] (kScaled: [-104, 0]): a
 // normal float. 2^k by an integer add of bits(kf) << 23, which is k << 23
-// (the magic's bits vanish in the shift).
+// (the magic's bits vanish in the shift); on AVX-512 by vscalefps, one
+// operation for the two (the same bits: the result is normal, so exact).
 template <bool kScaled, bool kCubic = false>
 HWY_INLINE VF ExpNormal(VF t) {
-  VF kf;
-  const VF p = ExpPoly<kScaled, kCubic>(t, &kf);
+  VF kf, k;
+  const VF p = ExpPoly<kScaled, kCubic>(t, &kf, &k);
+#if HWY_TARGET <= HWY_AVX3 && HWY_ARCH_X86
+  (void)kf;
+  return VF{_mm512_scalef_ps(p.raw, k.raw)};
+#else
+  (void)k;
   const DI di;
   return hn::BitCast(DF(), hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::BitCast(di, kf))));
+#endif
 }
 
 // z 2^-64 rounded to float, subnormals included, for a normal z >= 0, with
