@@ -457,6 +457,21 @@ HWY_INLINE hn::Vec<D16> RoundBf16Number(VF v) {
   return Narrow(hn::BitCast(DI(), hn::ShiftRight<16>(hn::Add(u, hn::Set(du, 0x8000u)))));
 }
 
+// bits(z) + 0x8000 (kScaled: bits(Unscale(z)) + 0x8000, the constant folded
+// into both of Unscale's subtractions: one operation less): the top half is
+// the bfloat16 rounded with ties away from zero.
+template <bool kScaled>
+HWY_INLINE VU RoundingBits(VF z) {
+  const DF df;
+  const DU du;
+  if constexpr (!kScaled) return hn::Add(hn::BitCast(du, z), hn::Set(du, 0x8000u));
+  const VF c = hn::Set(df, 0x1p-62f);
+  const VU normal = hn::Add(hn::BitCast(du, z), hn::Set(du, 0x8000u - (64u << 23)));
+  const VU sub = hn::Add(hn::BitCast(du, hn::Add(z, c)),
+                         hn::Set(du, 0x8000u - std::bit_cast<std::uint32_t>(0x1p-62f)));
+  return hn::IfThenElse(hn::RebindMask(du, hn::Lt(z, c)), sub, normal);
+}
+
 // kScaled: e holds exp(t) 2^64 and inv is 2^64 / S', so e * inv is the
 // output times 2^64, a normal float however small the output.
 template <bool kScaled>
@@ -479,8 +494,8 @@ void ScaleBf16T(const float* e, bfloat16* y, size_t n, float inv) {
     const hn::Repartition<std::uint16_t, DF> d16x2;
     const VU half = hn::Set(du, 0x8000u), top = hn::Set(du, 0xffff0000u);
     for (; i + 2 * lanes <= n; i += 2 * lanes) {
-      const VU even = hn::Add(hn::BitCast(du, scaled(hn::LoadU(df, e + i))), half);
-      const VU odd = hn::Add(hn::BitCast(du, scaled(hn::LoadU(df, e + i + lanes))), half);
+      const VU even = RoundingBits<kScaled>(hn::Mul(hn::LoadU(df, e + i), vi));
+      const VU odd = RoundingBits<kScaled>(hn::Mul(hn::LoadU(df, e + i + lanes), vi));
       const VU both = hn::Or(hn::ShiftRight<16>(even), hn::And(odd, top));
       hn::StoreU(hn::BitCast(d16x2, both), d16x2, Bits(y + i));
     }
