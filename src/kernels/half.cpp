@@ -157,24 +157,21 @@ void F32ToF16(const float* in, float16* out, size_t n) {
 // computed in float and the exponential is a float polynomial: exp(t) = 2^k
 // exp(r), k = round(t / ln2), r = t - k ln2 (one FMA with ln2 rounded to
 // float: |k| * 1.9e-9 absolute, at most 3e-7 for k >= -150), exp(r) by a
-// degree-4 polynomial fitted for relative error on |r| <= ln2/2 (2.7e-6 with
-// float Horner, measured on 20001 points). The argument t = (x - m) / T is
+// degree-3 polynomial fitted for relative error on |r| <= ln2/2 (7.5e-5 with
+// float Horner, measured on 20001 points: 0.02 bfloat16 ulp, 0.15 float16
+// ulp; a degree-4 one, 2.7e-6, cost one FMA more per vector for 3-5% of the
+// time). The argument t = (x - m) / T is
 // (x - m) * inv_t (relative error <= 3 * 2^-24) or, for rows with |x| / T <=
 // 256, x * inv_t - m * inv_t by one FMA (absolute error <= 2^-15). Either
-// way the result is within 2^-14 relative: 0.004 bfloat16 ulp, 0.03 float16
-// ulp.
+// way the argument's part is within 2^-14 relative: 0.004 bfloat16 ulp, 0.03
+// float16 ulp.
 constexpr float kLog2e = 0x1.715476p0f, kLn2 = 0x1.62e430p-1f;
-constexpr float kC0 = 0x1.ffffe8p-1f, kC1 = 0x1.fffb34p-1f, kC2 = 0x1.0005b6p-1f,
-                kC3 = 0x1.57e090p-3f, kC4 = 0x1.53a090p-5f;
-// bfloat16 rows: degree 3, fitted the same way (7.5e-5 relative with float
-// Horner on 20001 points: 0.02 bfloat16 ulp, one FMA less per vector).
-constexpr float kB0 = 0x1.fff694p-1f, kB1 = 0x1.000ac2p0f, kB2 = 0x1.028a64p-1f,
-                kB3 = 0x1.53496cp-3f;
+constexpr float kC0 = 0x1.fff694p-1f, kC1 = 0x1.000ac2p0f, kC2 = 0x1.028a64p-1f,
+                kC3 = 0x1.53496cp-3f;
 
 // exp(r) 2^-k in [0.70, 1.42] (kScaled: times 2^64, folded exactly into the
-// coefficients), kf = k + 1.5 * 2^23 (its low bits are k) and k. kCubic: the
-// degree-3 polynomial.
-template <bool kScaled, bool kCubic = false>
+// coefficients), kf = k + 1.5 * 2^23 (its low bits are k) and k.
+template <bool kScaled>
 HWY_INLINE VF ExpPoly(VF t, VF* kf, VF* k) {
   const DF df;
   const float s = kScaled ? 0x1p64f : 1.0f;
@@ -182,13 +179,7 @@ HWY_INLINE VF ExpPoly(VF t, VF* kf, VF* k) {
   *kf = hn::MulAdd(t, hn::Set(df, kLog2e), magic);
   *k = hn::Sub(*kf, magic);
   const VF r = hn::NegMulAdd(*k, hn::Set(df, kLn2), t);
-  if constexpr (kCubic) {
-    VF p = hn::MulAdd(hn::Set(df, kB3 * s), r, hn::Set(df, kB2 * s));
-    p = hn::MulAdd(p, r, hn::Set(df, kB1 * s));
-    return hn::MulAdd(p, r, hn::Set(df, kB0 * s));
-  }
-  VF p = hn::MulAdd(hn::Set(df, kC4 * s), r, hn::Set(df, kC3 * s));
-  p = hn::MulAdd(p, r, hn::Set(df, kC2 * s));
+  VF p = hn::MulAdd(hn::Set(df, kC3 * s), r, hn::Set(df, kC2 * s));
   p = hn::MulAdd(p, r, hn::Set(df, kC1 * s));
   return hn::MulAdd(p, r, hn::Set(df, kC0 * s));
 }
@@ -197,10 +188,10 @@ HWY_INLINE VF ExpPoly(VF t, VF* kf, VF* k) {
 // normal float. 2^k by an integer add of bits(kf) << 23, which is k << 23
 // (the magic's bits vanish in the shift); on AVX-512 by vscalefps, one
 // operation for the two (the same bits: the result is normal, so exact).
-template <bool kScaled, bool kCubic = false>
+template <bool kScaled>
 HWY_INLINE VF ExpNormal(VF t) {
   VF kf, k;
-  const VF p = ExpPoly<kScaled, kCubic>(t, &kf, &k);
+  const VF p = ExpPoly<kScaled>(t, &kf, &k);
 #if HWY_TARGET <= HWY_AVX3 && HWY_ARCH_X86
   (void)kf;
   return VF{_mm512_scalef_ps(p.raw, k.raw)};
@@ -379,7 +370,7 @@ double ExpSumT(const H* x, float* e, size_t n, const detail::half_args& a, const
   const auto e_of = [&](VF v) HWY_ATTR {
     VF t = kFma ? hn::MulAdd(v, vi, mi) : hn::Mul(hn::Sub(v, vm), vi);
     if (kClamp) t = hn::Max(t, lo);
-    return ExpNormal<kScaled, std::is_same_v<H, bfloat16>>(t);
+    return ExpNormal<kScaled>(t);
   };
   double total = 0;
   size_t i = 0;
@@ -614,7 +605,7 @@ double ExpPackT(const H* x, H* y, size_t n, const detail::half_args& a, const ch
   const auto e_of = [&](VF v) HWY_ATTR {
     VF t = kFma ? hn::MulAdd(v, vi, mi) : hn::Mul(hn::Sub(v, vm), vi);
     if (kClamp) t = hn::Max(t, lo);
-    return ExpNormal<false, std::is_same_v<H, bfloat16>>(t);
+    return ExpNormal<false>(t);
   };
   double total = 0;
   size_t i = 0;
@@ -829,24 +820,17 @@ void f32_to_f16(const float* in, float16* out, std::size_t n) {
 
 // The float-lane softmax's steps one entry at a time, with the vector
 // kernels' formulas (and so their error bounds).
-float exp_poly(float t, int* k, bool cubic) {
+float exp_poly(float t, int* k) {
   const float kf = std::nearbyint(t * 0x1.715476p0f);
   *k = static_cast<int>(kf);
   const float r = std::fma(-kf, 0x1.62e430p-1f, t);
-  if (cubic) {  // bfloat16 rows
-    float p = 0x1.53496cp-3f;
-    for (float c : {0x1.028a64p-1f, 0x1.000ac2p0f, 0x1.fff694p-1f}) p = std::fma(p, r, c);
-    return p;
-  }
-  float p = 0x1.53a090p-5f;
-  for (float c : {0x1.57e090p-3f, 0x1.0005b6p-1f, 0x1.fffb34p-1f, 0x1.ffffe8p-1f}) {
-    p = std::fma(p, r, c);
-  }
+  float p = 0x1.53496cp-3f;
+  for (float c : {0x1.028a64p-1f, 0x1.000ac2p0f, 0x1.fff694p-1f}) p = std::fma(p, r, c);
   return p;
 }
-float exp_scalar(float t, bool scaled, bool cubic) {  // exp(t), or exp(t) 2^64: normal floats
+float exp_scalar(float t, bool scaled) {  // exp(t), or exp(t) 2^64: normal floats
   int k;
-  const float p = exp_poly(t, &k, cubic);
+  const float p = exp_poly(t, &k);
   return std::ldexp(p, scaled ? k + 64 : k);
 }
 template <class H>
@@ -871,8 +855,7 @@ double exp_sum(const H* x, float* e, std::size_t n, const half_args& a, const vo
     for (; i < end; ++i) {
       const auto xi = static_cast<float>(x[i]);
       const float t = a.fma ? std::fma(xi, inv_t, mi) : (xi - m) * inv_t;
-      const float v =
-          exp_scalar(a.clamp ? std::max(t, a.floor) : t, a.scaled, std::is_same_v<H, bfloat16>);
+      const float v = exp_scalar(a.clamp ? std::max(t, a.floor) : t, a.scaled);
       if (e != nullptr) e[i] = v;
       s += v;
     }
