@@ -153,12 +153,25 @@ bool float_lanes(family f, const half_context<H>& k, const H* x, H* y, std::size
   a.floor = a.scaled ? -104.0f : -60.0f;
   a.clamp = low_arg < a.floor;
   a.fma = !a.clamp && std::fmax(std::fabs(s.max), std::fabs(s.low)) * inv <= 256;
-  float* e = soft ? thread_buffer(n) : nullptr;
+  // Unscaled softmax rows of over 2^17 entries keep their exponentials in y,
+  // 16 bits each (exp_pack: 1/4 bfloat16 ulp, 1/2 float16 ulp), where the
+  // target has it: x, y, a float buffer and the next row's prefetch (10 bytes
+  // an entry) would overflow a 2 MiB L2. Shorter rows keep the float buffer,
+  // whose stores and loads cost fewer operations than the codes.
+  const bool packed = soft && !a.scaled && n > (std::size_t{1} << 17) &&
+                      (kBf16 ? k.conv.exp_pack_bf16 != nullptr : k.conv.exp_pack_f16 != nullptr);
+  float* e = soft && !packed ? thread_buffer(n) : nullptr;
   std::array<double, kMaxChunks> part{};
   each([&](std::size_t c, std::size_t o, std::size_t len) {
-    float* eo = soft ? e + o : nullptr;
+    float* eo = e != nullptr ? e + o : nullptr;
     const H* pf = next == nullptr ? nullptr : next + o;
-    if constexpr (kBf16) {
+    if (packed) {
+      if constexpr (kBf16) {
+        part[c] = k.conv.exp_pack_bf16(x + o, y + o, len, a, pf);
+      } else {
+        part[c] = k.conv.exp_pack_f16(x + o, y + o, len, a, pf);
+      }
+    } else if constexpr (kBf16) {
       part[c] = k.conv.exp_sum_bf16(x + o, eo, len, a, pf);
     } else {
       part[c] = k.conv.exp_sum_f16(x + o, eo, len, a, pf);
@@ -184,7 +197,13 @@ bool float_lanes(family f, const half_context<H>& k, const H* x, H* y, std::size
   // scaled: sum is S 2^64, and 2^64 / sum = 1 / S carries the 2^64 back.
   const auto inv_s = static_cast<float>((a.scaled ? 0x1p64 : 1.0) / sum);
   each([&](std::size_t, std::size_t o, std::size_t len) {
-    if constexpr (kBf16) {
+    if (packed) {
+      if constexpr (kBf16) {
+        k.conv.scale_pack_bf16(y + o, len, inv_s);
+      } else {
+        k.conv.scale_pack_f16(y + o, len, inv_s);
+      }
+    } else if constexpr (kBf16) {
       k.conv.scale_bf16(e + o, y + o, len, inv_s, a.scaled);
     } else {
       k.conv.scale_f16(e + o, y + o, len, inv_s);

@@ -41,6 +41,9 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::size_t kChunk = std::size_t{1} << 16;  // src/row.hpp
 // Rows longer than this run chunk by chunk (src/half.hpp).
 constexpr std::size_t kLong = detail::kHalfRowBuffer + 77;
+// Over 2^17 entries: softmax keeps the exponentials in y as 16-bit codes
+// (src/half.cpp), with a tail of 19 entries after the last whole block.
+constexpr std::size_t kPacked = (std::size_t{1} << 17) + 1043;
 
 // ---- the formats ----------------------------------------------------------------
 
@@ -354,6 +357,25 @@ void check_nan_masks_and_empty_rows() {
       }
       EXPECT_TRUE(std::isnan(f(r.log_z)) && std::isnan(f(r.smax)));
     }
+    // NaNs of either sign, next to the infinities' bits or not (the 16-bit
+    // scan finds them by their bits), also among -inf masks and in the
+    // vector part of a row.
+    constexpr std::uint16_t inf = format<H>::inf_bits;
+    for (std::uint16_t nan_bits :
+         {std::uint16_t(inf + 1), std::uint16_t(inf | format<H>::quiet),
+          std::uint16_t(0x8000u | (inf + 1u)), std::uint16_t(0xffff), std::uint16_t(0x7fff)}) {
+      for (std::size_t at : {n / 2, n - 1}) {
+        std::vector<H> x = as<H>(xd);
+        for (std::size_t i = 0; i + 1 < n; i += 3) x[i] = H(-HUGE_VALF);
+        x[at] = H::from_bits(nan_bits);
+        const auto r = run_all(x, 1.0, empty_row_policy::zero);
+        for (std::size_t i = 0; i < n; ++i) {
+          ASSERT_TRUE(std::isnan(f(r.p[i])) && std::isnan(f(r.logp[i])))
+              << format<H>::name << " " << n << " " << nan_bits;
+        }
+        EXPECT_TRUE(std::isnan(f(r.log_z)));
+      }
+    }
     // -inf entries are masked.
     if (n >= 2) {
       for (double t : {1e-3, 0.07, 1.0, 1e3}) {
@@ -466,9 +488,9 @@ void check_equals_rounded_float(std::size_t n, double t, std::uint64_t seed, int
 
 TEST_P(half_contract, results_are_the_float_results_rounded_once) {
   std::uint64_t seed = 1;
-  for (std::size_t n :
-       {std::size_t{1}, std::size_t{5}, std::size_t{17}, std::size_t{100}, std::size_t{4097},
-        kChunk, kChunk + 1, 3 * kChunk + 77, kLong, std::size_t{1025}}) {
+  for (std::size_t n : {std::size_t{1}, std::size_t{5}, std::size_t{17}, std::size_t{100},
+                        std::size_t{4097}, kChunk, kChunk + 1, 3 * kChunk + 77, kPacked,
+                        detail::kHalfRowBuffer, kLong, std::size_t{1025}}) {
     for (double t : {0.0, 1e-3, 0.07, 1.0, 1e3, kInf}) {
       const int threads = n > kChunk && t == 0.07 ? 2 : 1;
       check_equals_rounded_float<bfloat16>(n, t, seed++, threads);
@@ -520,7 +542,9 @@ template <class H>
 void check_in_place() {
   std::mt19937_64 rng(7);
   std::normal_distribution<double> nd(0, 3);
-  for (std::size_t n : kLengths) {
+  std::vector<std::size_t> lengths = kLengths;
+  lengths.push_back(kPacked);
+  for (std::size_t n : lengths) {
     std::vector<H> x(n);
     for (auto& v : x) v = H(static_cast<float>(nd(rng)));
     for (double t : {0.0, 0.7}) {
@@ -724,7 +748,7 @@ template <class H>
 void accuracy_sweep() {
   worst w;
   std::uint64_t seed = 1;
-  std::vector<std::size_t> sizes{1, 2, 5, 17, 33, 100, 1000, 1025, 4097, 70000};
+  std::vector<std::size_t> sizes{1, 2, 5, 17, 33, 100, 1000, 1025, 4097, 70000, kPacked};
   if (testing::long_mode()) sizes.push_back(300000);
   for (std::size_t n : sizes) {
     for (double scale : {1.0, 10.0, 1e3}) {

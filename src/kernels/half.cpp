@@ -157,40 +157,49 @@ void F32ToF16(const float* in, float16* out, size_t n) {
 // computed in float and the exponential is a float polynomial: exp(t) = 2^k
 // exp(r), k = round(t / ln2), r = t - k ln2 (one FMA with ln2 rounded to
 // float: |k| * 1.9e-9 absolute, at most 3e-7 for k >= -150), exp(r) by a
-// degree-4 polynomial fitted for relative error on |r| <= ln2/2 (2.7e-6 with
-// float Horner, measured on 20001 points). The argument t = (x - m) / T is
+// degree-3 polynomial fitted for relative error on |r| <= ln2/2 (7.5e-5 with
+// float Horner, measured on 20001 points: 0.02 bfloat16 ulp, 0.15 float16
+// ulp; a degree-4 one, 2.7e-6, cost one FMA more per vector for 3-5% of the
+// time). The argument t = (x - m) / T is
 // (x - m) * inv_t (relative error <= 3 * 2^-24) or, for rows with |x| / T <=
 // 256, x * inv_t - m * inv_t by one FMA (absolute error <= 2^-15). Either
-// way the result is within 2^-14 relative: 0.004 bfloat16 ulp, 0.03 float16
-// ulp.
+// way the argument's part is within 2^-14 relative: 0.004 bfloat16 ulp, 0.03
+// float16 ulp.
 constexpr float kLog2e = 0x1.715476p0f, kLn2 = 0x1.62e430p-1f;
-constexpr float kC0 = 0x1.ffffe8p-1f, kC1 = 0x1.fffb34p-1f, kC2 = 0x1.0005b6p-1f,
-                kC3 = 0x1.57e090p-3f, kC4 = 0x1.53a090p-5f;
+constexpr float kC0 = 0x1.fff694p-1f, kC1 = 0x1.000ac2p0f, kC2 = 0x1.028a64p-1f,
+                kC3 = 0x1.53496cp-3f;
 
 // exp(r) 2^-k in [0.70, 1.42] (kScaled: times 2^64, folded exactly into the
-// coefficients), and kf = k + 1.5 * 2^23 (its low bits are k).
+// coefficients), kf = k + 1.5 * 2^23 (its low bits are k) and k.
 template <bool kScaled>
-HWY_INLINE VF ExpPoly(VF t, VF* kf) {
+HWY_INLINE VF ExpPoly(VF t, VF* kf, VF* k) {
   const DF df;
   const float s = kScaled ? 0x1p64f : 1.0f;
   const VF magic = hn::Set(df, 0x1.8p23f);  // adding it rounds to an integer
   *kf = hn::MulAdd(t, hn::Set(df, kLog2e), magic);
-  const VF r = hn::NegMulAdd(hn::Sub(*kf, magic), hn::Set(df, kLn2), t);
-  VF p = hn::MulAdd(hn::Set(df, kC4 * s), r, hn::Set(df, kC3 * s));
-  p = hn::MulAdd(p, r, hn::Set(df, kC2 * s));
+  *k = hn::Sub(*kf, magic);
+  const VF r = hn::NegMulAdd(*k, hn::Set(df, kLn2), t);
+  VF p = hn::MulAdd(hn::Set(df, kC3 * s), r, hn::Set(df, kC2 * s));
   p = hn::MulAdd(p, r, hn::Set(df, kC1 * s));
   return hn::MulAdd(p, r, hn::Set(df, kC0 * s));
 }
 
 // exp(t) (kScaled: exp(t) 2^64) for t in [-86, 0] (kScaled: [-104, 0]): a
 // normal float. 2^k by an integer add of bits(kf) << 23, which is k << 23
-// (the magic's bits vanish in the shift).
+// (the magic's bits vanish in the shift); on AVX-512 by vscalefps, one
+// operation for the two (the same bits: the result is normal, so exact).
 template <bool kScaled>
 HWY_INLINE VF ExpNormal(VF t) {
-  VF kf;
-  const VF p = ExpPoly<kScaled>(t, &kf);
+  VF kf, k;
+  const VF p = ExpPoly<kScaled>(t, &kf, &k);
+#if HWY_TARGET <= HWY_AVX3 && HWY_ARCH_X86
+  (void)kf;
+  return VF{_mm512_scalef_ps(p.raw, k.raw)};
+#else
+  (void)k;
   const DI di;
   return hn::BitCast(DF(), hn::Add(hn::BitCast(di, p), hn::ShiftLeft<23>(hn::BitCast(di, kf))));
+#endif
 }
 
 // z 2^-64 rounded to float, subnormals included, for a normal z >= 0, with
@@ -291,8 +300,63 @@ detail::row_scan ScanT(const H* x, size_t n) {
   return s;
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// The scan on the 16-bit entries themselves: key = bits ^ (sign ? 0x7fff :
+// 0) as a signed 16-bit integer orders the entries as their values (-0
+// just below +0), 2 lanes entries per vector and 5 operations per vector
+// where ScanT takes 9 per 2 float vectors. NaN keys lie outside those of the
+// infinities, so a NaN shows in the max or min key (no sum needed).
+HWY_INLINE std::int32_t Key(std::uint16_t b) {
+  return static_cast<std::int16_t>(b ^ ((b & 0x8000u) != 0 ? 0x7fffu : 0u));
+}
+template <class H>
+detail::row_scan ScanKeysT(const H* x, size_t n) {
+  const hn::Repartition<std::int16_t, DF> dk;
+  using VK = hn::Vec<decltype(dk)>;
+  const size_t lanes = hn::Lanes(dk);
+  const VK low_bits = hn::Set(dk, 0x7fff);
+  const auto key = [&](const H* p) HWY_ATTR {
+    const VK b = hn::LoadU(dk, reinterpret_cast<const std::int16_t*>(p));
+    return hn::Xor(b, hn::And(hn::ShiftRight<15>(b), low_bits));
+  };
+  VK hi0 = hn::Set(dk, INT16_MIN), lo0 = hn::Set(dk, INT16_MAX), hi1 = hi0, lo1 = lo0;
+  size_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    const VK k0 = key(x + i), k1 = key(x + i + lanes);
+    hi0 = hn::Max(hi0, k0);
+    lo0 = hn::Min(lo0, k0);
+    hi1 = hn::Max(hi1, k1);
+    lo1 = hn::Min(lo1, k1);
+  }
+  HWY_ALIGN std::int16_t hs[HWY_MAX_BYTES / 2], ls[HWY_MAX_BYTES / 2];
+  hn::Store(hn::Max(hi0, hi1), dk, hs);
+  hn::Store(hn::Min(lo0, lo1), dk, ls);
+  std::int32_t hk = INT16_MIN, lk = INT16_MAX;
+  for (size_t j = 0; j < lanes; ++j) {
+    hk = std::max<std::int32_t>(hk, hs[j]);
+    lk = std::min<std::int32_t>(lk, ls[j]);
+  }
+  for (; i < n; ++i) {
+    const std::int32_t k = Key(x[i].bits);
+    hk = std::max(hk, k);
+    lk = std::min(lk, k);
+  }
+  const std::int32_t inf = std::is_same_v<H, bfloat16> ? 0x7f80 : 0x7c00;
+  detail::row_scan s;
+  s.has_nan = hk > inf || lk < -1 - inf;
+  // The key is its own inverse.
+  s.max = static_cast<float>(
+      H::from_bits(static_cast<std::uint16_t>(Key(static_cast<std::uint16_t>(hk)))));
+  s.min = s.low = static_cast<float>(
+      H::from_bits(static_cast<std::uint16_t>(Key(static_cast<std::uint16_t>(lk)))));
+  return s;
+}
+detail::row_scan ScanBf16(const bfloat16* x, size_t n) { return ScanKeysT(x, n); }
+detail::row_scan ScanF16(const float16* x, size_t n) { return ScanKeysT(x, n); }
+#else
 detail::row_scan ScanBf16(const bfloat16* x, size_t n) { return ScanT(x, n); }
 detail::row_scan ScanF16(const float16* x, size_t n) { return ScanT(x, n); }
+#endif
 
 // kClamp: t_i clamped to a.floor; kFma: t = x * inv_t - m * inv_t;
 // kScaled: exp(t) 2^64.
@@ -384,6 +448,21 @@ HWY_INLINE hn::Vec<D16> RoundBf16Number(VF v) {
   return Narrow(hn::BitCast(DI(), hn::ShiftRight<16>(hn::Add(u, hn::Set(du, 0x8000u)))));
 }
 
+// bits(z) + 0x8000 (kScaled: bits(Unscale(z)) + 0x8000, the constant folded
+// into both of Unscale's subtractions: one operation less): the top half is
+// the bfloat16 rounded with ties away from zero.
+template <bool kScaled>
+HWY_INLINE VU RoundingBits(VF z) {
+  const DF df;
+  const DU du;
+  if constexpr (!kScaled) return hn::Add(hn::BitCast(du, z), hn::Set(du, 0x8000u));
+  const VF c = hn::Set(df, 0x1p-62f);
+  const VU normal = hn::Add(hn::BitCast(du, z), hn::Set(du, 0x8000u - (64u << 23)));
+  const VU sub = hn::Add(hn::BitCast(du, hn::Add(z, c)),
+                         hn::Set(du, 0x8000u - std::bit_cast<std::uint32_t>(0x1p-62f)));
+  return hn::IfThenElse(hn::RebindMask(du, hn::Lt(z, c)), sub, normal);
+}
+
 // kScaled: e holds exp(t) 2^64 and inv is 2^64 / S', so e * inv is the
 // output times 2^64, a normal float however small the output.
 template <bool kScaled>
@@ -406,8 +485,8 @@ void ScaleBf16T(const float* e, bfloat16* y, size_t n, float inv) {
     const hn::Repartition<std::uint16_t, DF> d16x2;
     const VU half = hn::Set(du, 0x8000u), top = hn::Set(du, 0xffff0000u);
     for (; i + 2 * lanes <= n; i += 2 * lanes) {
-      const VU even = hn::Add(hn::BitCast(du, scaled(hn::LoadU(df, e + i))), half);
-      const VU odd = hn::Add(hn::BitCast(du, scaled(hn::LoadU(df, e + i + lanes))), half);
+      const VU even = RoundingBits<kScaled>(hn::Mul(hn::LoadU(df, e + i), vi));
+      const VU odd = RoundingBits<kScaled>(hn::Mul(hn::LoadU(df, e + i + lanes), vi));
       const VU both = hn::Or(hn::ShiftRight<16>(even), hn::And(odd, top));
       hn::StoreU(hn::BitCast(d16x2, both), d16x2, Bits(y + i));
     }
@@ -443,6 +522,199 @@ void ScaleF16(const float* e, float16* y, size_t n, float inv) {
   hn::Store(RoundF16(hn::Mul(hn::Load(df, tail), vi)), D16(), res);
   for (size_t j = 0; i + j < n; ++j) y[i + j] = float16::from_bits(res[j]);
 }
+
+#if HWY_TARGET != HWY_SCALAR
+// The exponentials kept in y itself (exp_pack / scale_pack), so that a row
+// holds its input and output and no 4-byte buffer: at 2^18 entries the
+// float buffer (1 MiB) with x and y filled a 2 MiB L2, and the scan of the
+// next row (prefetched) came from memory. A code is a float's bits with the
+// exponent field lowered by kBias and the fraction rounded (half up) to 23 -
+// kShift bits, shifted right by kShift; shifted back it is the float e
+// 2^-kBias exactly (a normal one: its field stays >= 1), which the output pass
+// multiplies by inv 2^kBias. bfloat16 rows: e >= e^-60 (field >= 40), kBias
+// 39, 7 exponent bits and 9 fraction bits: relative error <= 2^-10, 1/4
+// bfloat16 ulp in the output. float16 rows: e >= 2^-25 kept (field >= 102,
+// kBias 101: 5 exponent bits, 11 fraction bits: 2^-12, 1/2 float16 ulp);
+// smaller ones, whose outputs (e / S < 2^-25) round to 0, are coded as 0
+// (not as subnormals, which would cost a microcode assist per multiply).
+template <class H>
+struct Pack;
+template <>
+struct Pack<bfloat16> {
+  static constexpr int kShift = 14, kBias = 39;
+  static constexpr bool kFloor = false;
+};
+template <>
+struct Pack<float16> {
+  static constexpr int kShift = 12, kBias = 101;
+  static constexpr bool kFloor = true;
+};
+
+// The codes of v0 (low halves of the 32-bit lanes) and v1 (high halves).
+template <class H>
+HWY_INLINE VU PackPair(VF v0, VF v1) {
+  using P = Pack<H>;
+  const DI di;
+  const DU du;
+  const VI c = hn::Set(di, (1 << (P::kShift - 1)) - (P::kBias << 23));
+  VI a0 = hn::Add(hn::BitCast(di, v0), c), a1 = hn::Add(hn::BitCast(di, v1), c);
+  if constexpr (P::kFloor) {  // codes that would decode to a subnormal: 0
+    const VI normal = hn::Set(di, (1 << 23) - 1);
+    a0 = hn::IfThenElseZero(hn::Gt(a0, normal), a0);
+    a1 = hn::IfThenElseZero(hn::Gt(a1, normal), a1);
+  }
+  const VU lo = hn::ShiftRight<P::kShift>(hn::BitCast(du, a0));
+  const VU hi =
+      hn::And(hn::BitCast(du, hn::ShiftLeft<16 - P::kShift>(a1)), hn::Set(du, 0xffff0000u));
+  return hn::Or(lo, hi);
+}
+
+template <class H>
+HWY_INLINE void UnpackPair(VU u, VF* v0, VF* v1) {
+  using P = Pack<H>;
+  const DF df;
+  const DU du;
+  const VU mask = hn::Set(du, 0xffffu << P::kShift);
+  *v0 = hn::BitCast(df, hn::And(hn::ShiftLeft<P::kShift>(u), mask));
+  *v1 = hn::BitCast(df, hn::And(hn::ShiftRight<16 - P::kShift>(u), mask));
+}
+
+// One vector's codes in entry order (the rows' last entries), and back.
+template <class H>
+HWY_INLINE hn::Vec<D16> Code(VF v) {
+  using P = Pack<H>;
+  const DI di;
+  VI a = hn::Add(hn::BitCast(di, v), hn::Set(di, (1 << (P::kShift - 1)) - (P::kBias << 23)));
+  if constexpr (P::kFloor) a = hn::IfThenElseZero(hn::Gt(a, hn::Set(di, (1 << 23) - 1)), a);
+  return Narrow(hn::ShiftRight<P::kShift>(a));
+}
+template <class H>
+HWY_INLINE VF Decode(hn::Vec<D16> c) {
+  return hn::BitCast(DF(), hn::ShiftLeft<Pack<H>::kShift>(hn::PromoteTo(DU(), c)));
+}
+
+// ExpSumT (unscaled) with the exponentials' codes stored in y.
+template <bool kClamp, bool kFma, class H>
+double ExpPackT(const H* x, H* y, size_t n, const detail::half_args& a, const char* pf) {
+  const DF df;
+  const hn::Repartition<std::uint16_t, DF> d16x2;
+  const size_t lanes = hn::Lanes(df);
+  const float m = a.m, inv_t = a.inv_t;
+  const VF vm = hn::Set(df, m), vi = hn::Set(df, inv_t), lo = hn::Set(df, a.floor);
+  const VF mi = hn::Set(df, static_cast<float>(-static_cast<double>(m) * inv_t));
+  const auto e_of = [&](VF v) HWY_ATTR {
+    VF t = kFma ? hn::MulAdd(v, vi, mi) : hn::Mul(hn::Sub(v, vm), vi);
+    if (kClamp) t = hn::Max(t, lo);
+    return ExpNormal<false>(t);
+  };
+  double total = 0;
+  size_t i = 0;
+  const size_t block = 1024;  // as ExpSumT
+  while (i < n) {
+    const size_t end = n - i > block ? i + block : n;
+    VF a0 = hn::Zero(df), a1 = hn::Zero(df);
+    for (; i + 2 * lanes <= end; i += 2 * lanes) {
+      if (pf != nullptr) {
+        hwy::Prefetch(pf);
+        pf += 4 * lanes;
+      }
+      VF v0, v1;
+      WidenPair(x + i, &v0, &v1);
+      const VF e0 = e_of(v0), e1 = e_of(v1);
+      hn::StoreU(hn::BitCast(d16x2, PackPair<H>(e0, e1)), d16x2, Bits(y + i));
+      a0 = hn::Add(a0, e0);
+      a1 = hn::Add(a1, e1);
+    }
+    for (; i + lanes <= end; i += lanes) {  // the last entries in order
+      const VF e0 = e_of(Widen(x + i));
+      hn::StoreU(Code<H>(e0), D16(), Bits(y + i));
+      a0 = hn::Add(a0, e0);
+    }
+    if (i < end) {  // the tail padded with m, masked off
+      const size_t left = end - i;
+      const VF e0 = hn::IfThenElseZero(hn::FirstN(df, left), e_of(WidenTail(x + i, left, m)));
+      HWY_ALIGN std::uint16_t res[HWY_MAX_BYTES / sizeof(float)];
+      hn::Store(Code<H>(e0), D16(), res);
+      for (size_t j = 0; j < left; ++j) y[i + j] = H::from_bits(res[j]);
+      a0 = hn::Add(a0, e0);
+      i = end;
+    }
+    total += static_cast<double>(hn::GetLane(hn::SumOfLanes(df, hn::Add(a0, a1))));
+  }
+  return total;
+}
+
+template <class H>
+double ExpPackH(const H* x, H* y, size_t n, const detail::half_args& a, const void* next) {
+  const auto* pf = static_cast<const char*>(next);
+  if (a.clamp) return ExpPackT<true, false>(x, y, n, a, pf);
+  if (a.fma) return ExpPackT<false, true>(x, y, n, a, pf);
+  return ExpPackT<false, false>(x, y, n, a, pf);
+}
+double ExpPackBf16(const bfloat16* x, bfloat16* y, size_t n, const detail::half_args& a,
+                   const void* next) {
+  return ExpPackH(x, y, n, a, next);
+}
+double ExpPackF16(const float16* x, float16* y, size_t n, const detail::half_args& a,
+                  const void* next) {
+  return ExpPackH(x, y, n, a, next);
+}
+
+// y_i = e_i * inv from the codes in y, rounded as ScaleBf16T / ScaleF16.
+template <class H>
+void ScalePackT(H* y, size_t n, float inv) {
+  const DF df;
+  const DU du;
+  const hn::Repartition<std::uint16_t, DF> d16x2;
+  const size_t lanes = hn::Lanes(df);
+  const VF vi = hn::Set(df, std::ldexp(inv, Pack<H>::kBias));
+  const VU half = hn::Set(du, 0x8000u), top = hn::Set(du, 0xffff0000u);
+  const auto pair = [&](H* to) HWY_ATTR {
+    VF e0, e1;
+    UnpackPair<H>(hn::BitCast(du, hn::LoadU(d16x2, Bits(to))), &e0, &e1);
+    const VF z0 = hn::Mul(e0, vi), z1 = hn::Mul(e1, vi);
+    if constexpr (std::is_same_v<H, bfloat16> && KELVIN_BF16_PAIRS) {
+      const VU even = hn::Add(hn::BitCast(du, z0), half), odd = hn::Add(hn::BitCast(du, z1), half);
+      const VU both = hn::Or(hn::ShiftRight<16>(even), hn::And(odd, top));
+      hn::StoreU(hn::BitCast(d16x2, both), d16x2, Bits(to));
+    } else if constexpr (std::is_same_v<H, bfloat16>) {
+      hn::StoreU(RoundBf16Number(z0), D16(), Bits(to));
+      hn::StoreU(RoundBf16Number(z1), D16(), Bits(to + lanes));
+    } else {
+      hn::StoreU(RoundF16(z0), D16(), Bits(to));
+      hn::StoreU(RoundF16(z1), D16(), Bits(to + lanes));
+    }
+  };
+  const auto one = [&](VF e) HWY_ATTR {
+    if constexpr (std::is_same_v<H, bfloat16>) {
+      return RoundBf16Number(hn::Mul(e, vi));
+    } else {
+      return RoundF16(hn::Mul(e, vi));
+    }
+  };
+  size_t i = 0;
+  // ExpPackT's blocks: pairs from the start of each, then single vectors in
+  // entry order.
+  const size_t block = 1024;
+  while (i < n) {
+    const size_t end = n - i > block ? i + block : n;
+    for (; i + 2 * lanes <= end; i += 2 * lanes) pair(y + i);
+    for (; i + lanes <= end; i += lanes) {
+      hn::StoreU(one(Decode<H>(hn::LoadU(D16(), Bits(y + i)))), D16(), Bits(y + i));
+    }
+    if (i < end) {
+      const size_t left = end - i;
+      HWY_ALIGN std::uint16_t res[HWY_MAX_BYTES / sizeof(float)] = {};
+      for (size_t j = 0; j < left; ++j) res[j] = y[i + j].bits;
+      hn::Store(one(Decode<H>(hn::Load(D16(), res))), D16(), res);
+      for (size_t j = 0; j < left; ++j) y[i + j] = H::from_bits(res[j]);
+      i = end;
+    }
+  }
+}
+void ScalePackBf16(bfloat16* y, size_t n, float inv) { ScalePackT(y, n, inv); }
+void ScalePackF16(float16* y, size_t n, float inv) { ScalePackT(y, n, inv); }
+#endif  // HWY_TARGET != HWY_SCALAR
 
 HWY_INLINE hn::Vec<D16> Round(VF v, const bfloat16*) { return RoundBf16(v); }
 HWY_INLINE hn::Vec<D16> Round(VF v, const float16*) { return RoundF16(v); }
@@ -507,9 +779,16 @@ void LogOutF16(const float16* x, float16* y, size_t n, const detail::half_args& 
 #undef KELVIN_BF16_PAIRS
 
 const detail::half_kernels* HalfKernels() {
-  static const detail::half_kernels k{&Bf16ToF32, &F32ToBf16, &F16ToF32,   &F32ToF16,
-                                      &ScanBf16,  &ScanF16,   &ExpSumBf16, &ExpSumF16,
-                                      &ScaleBf16, &ScaleF16,  &LogOutBf16, &LogOutF16};
+#if HWY_TARGET == HWY_SCALAR
+  static const detail::half_kernels k{
+      &Bf16ToF32, &F32ToBf16, &F16ToF32,   &F32ToF16,  &ScanBf16, &ScanF16, &ExpSumBf16, &ExpSumF16,
+      &ScaleBf16, &ScaleF16,  &LogOutBf16, &LogOutF16, nullptr,   nullptr,  nullptr,     nullptr};
+#else
+  static const detail::half_kernels k{&Bf16ToF32,   &F32ToBf16,  &F16ToF32,      &F32ToF16,
+                                      &ScanBf16,    &ScanF16,    &ExpSumBf16,    &ExpSumF16,
+                                      &ScaleBf16,   &ScaleF16,   &LogOutBf16,    &LogOutF16,
+                                      &ExpPackBf16, &ExpPackF16, &ScalePackBf16, &ScalePackF16};
+#endif
   return &k;
 }
 
@@ -545,10 +824,8 @@ float exp_poly(float t, int* k) {
   const float kf = std::nearbyint(t * 0x1.715476p0f);
   *k = static_cast<int>(kf);
   const float r = std::fma(-kf, 0x1.62e430p-1f, t);
-  float p = 0x1.53a090p-5f;
-  for (float c : {0x1.57e090p-3f, 0x1.0005b6p-1f, 0x1.fffb34p-1f, 0x1.ffffe8p-1f}) {
-    p = std::fma(p, r, c);
-  }
+  float p = 0x1.53496cp-3f;
+  for (float c : {0x1.028a64p-1f, 0x1.000ac2p0f, 0x1.fff694p-1f}) p = std::fma(p, r, c);
   return p;
 }
 float exp_scalar(float t, bool scaled) {  // exp(t), or exp(t) 2^64: normal floats
@@ -609,10 +886,22 @@ void log_out(const H* x, H* y, std::size_t n, const half_args& a, float c) {
     y[i] = H((a.fma ? std::fma(xi, inv_t, mi) : (xi - m) * inv_t) - c);
   }
 }
-const half_kernels kScalarHalf{&bf16_to_f32,       &f32_to_bf16,       &f16_to_f32,
-                               &f32_to_f16,        &scan<bfloat16>,    &scan<float16>,
-                               &exp_sum<bfloat16>, &exp_sum<float16>,  &scale_bf16,
-                               &scale_f16,         &log_out<bfloat16>, &log_out<float16>};
+const half_kernels kScalarHalf{&bf16_to_f32,
+                               &f32_to_bf16,
+                               &f16_to_f32,
+                               &f32_to_f16,
+                               &scan<bfloat16>,
+                               &scan<float16>,
+                               &exp_sum<bfloat16>,
+                               &exp_sum<float16>,
+                               &scale_bf16,
+                               &scale_f16,
+                               &log_out<bfloat16>,
+                               &log_out<float16>,
+                               nullptr,
+                               nullptr,
+                               nullptr,
+                               nullptr};
 
 }  // namespace
 

@@ -53,6 +53,18 @@ struct half_kernels {
   // be x.
   void (*log_out_bf16)(const bfloat16* x, bfloat16* y, std::size_t n, const half_args& a, float c);
   void (*log_out_f16)(const float16* x, float16* y, std::size_t n, const half_args& a, float c);
+  // The same two passes with the exponentials kept in y itself, 16 bits each
+  // (null on targets without them: the scalar ones). exp_pack: as exp_sum
+  // (unscaled rows only), each exponential rounded into a 16-bit float of
+  // kelvin's own (bfloat16 rows: 10 significant bits over e^-60..1; float16:
+  // 12 over 2^-25..1, lower ones 0, which only outputs below 2^-25 see); x
+  // may be y. scale_pack: y_i = e_i * inv from those, rounded as scale_*.
+  double (*exp_pack_bf16)(const bfloat16* x, bfloat16* y, std::size_t n, const half_args& a,
+                          const void* next);
+  double (*exp_pack_f16)(const float16* x, float16* y, std::size_t n, const half_args& a,
+                         const void* next);
+  void (*scale_pack_bf16)(bfloat16* y, std::size_t n, float inv);
+  void (*scale_pack_f16)(float16* y, std::size_t n, float inv);
 };
 
 // The conversions of target t (scalar ones for kelvin's scalar reference).
