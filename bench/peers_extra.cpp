@@ -138,6 +138,22 @@ dnnl::stream& dnnl_stream() {
   return s;
 }
 
+// libtorch as its users apply a temperature: softmax(x / T) into new tensors
+// (`torch`), or x / T and the softmax into a preallocated y (`torch_out`);
+// dimension 1 of a row-major (rows, cols) or (outer, axis, inner) tensor.
+at::Tensor torch_softmax(const at::Tensor& x, double temp) {
+  return temp == 1 ? torch::softmax(x, 1) : torch::softmax(x / temp, 1);
+}
+
+void torch_softmax_out(at::Tensor& y, const at::Tensor& x, const at::Tensor& t, double temp) {
+  if (temp == 1) {
+    at::_softmax_out(y, x, 1, false);
+  } else {
+    at::div_out(y, x, t);
+    at::_softmax_out(y, y, 1, false);
+  }
+}
+
 // oneDNN's softmax_v2 (softmax_accurate, forward inference, axis 1) of one
 // tensor, after an eltwise_linear x / T pass where T != 1, as its users apply
 // a temperature; info() names the implementations oneDNN picked.
@@ -206,15 +222,10 @@ class runner {
         kelvin_softmax(shape_, x_, y_, temp_, threads_);
         break;
       case impl::torch:
-        out_ = temp_ == 1 ? torch::softmax(X_, 1) : torch::softmax(X_ / temp_, 1);
+        out_ = torch_softmax(X_, temp_);
         break;
       case impl::torch_out:
-        if (temp_ == 1) {
-          at::_softmax_out(Y_, X_, 1, false);
-        } else {
-          at::div_out(Y_, X_, T_);
-          at::_softmax_out(Y_, Y_, 1, false);
-        }
+        torch_softmax_out(Y_, X_, T_, temp_);
         break;
       case impl::onednn:
         onednn_.run();
@@ -445,15 +456,10 @@ class half_runner {
                         kelvin::options{.temperature = temp_, .threads = threads_});
         break;
       case half_impl::torch:
-        out_ = temp_ == 1 ? torch::softmax(X_, 1) : torch::softmax(X_ / temp_, 1);
+        out_ = torch_softmax(X_, temp_);
         break;
       case half_impl::torch_out:
-        if (temp_ == 1) {
-          at::_softmax_out(Y_, X_, 1, false);
-        } else {
-          at::div_out(Y_, X_, T_);
-          at::_softmax_out(Y_, Y_, 1, false);
-        }
+        torch_softmax_out(Y_, X_, T_, temp_);
         break;
       case half_impl::onednn:
         onednn_.run();
