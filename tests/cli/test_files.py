@@ -13,6 +13,7 @@ Run by ctest (tools/kelvin/CMakeLists.txt) as
 import io
 import os
 import pty
+import select
 import signal
 import subprocess
 import time
@@ -21,12 +22,17 @@ import numpy as np
 import pytest
 
 KELVIN = os.environ.get("KELVIN_CLI", "kelvin")
+# Seconds any one kelvin call may take (the longest takes ~1 s, ~5 s under a
+# sanitizer): a hung call fails its test, naming the command, instead of
+# stalling the suite until ctest's timeout.
+CALL_TIMEOUT = float(os.environ.get("KELVIN_TEST_CALL_TIMEOUT", "120"))
 FAMILIES = ["softmax", "log-softmax", "log-partition", "smooth-max"]
 REDUCES = {"log-partition", "smooth-max"}
 
 
 def run(args, stdin=None, check=True, env=None):
-    r = subprocess.run([KELVIN, *args], input=stdin, capture_output=True, env=env)
+    r = subprocess.run([KELVIN, *args], input=stdin, capture_output=True, env=env,
+                       timeout=CALL_TIMEOUT)
     if check:
         assert r.returncode == 0, r.stderr.decode()
         assert r.stderr == b""
@@ -299,7 +305,12 @@ def run_with_terminal_stderr(args, env_extra):
     p = subprocess.Popen([KELVIN, *args], stdout=subprocess.DEVNULL, stderr=follower, env=env)
     os.close(follower)
     drawn = b""
+    deadline = time.monotonic() + CALL_TIMEOUT
     while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([leader], [], [], left)[0]:
+            p.kill()
+            pytest.fail(f"kelvin {' '.join(args)} still running after {CALL_TIMEOUT} s")
         try:
             chunk = os.read(leader, 4096)
         except OSError:  # EIO: the child closed the terminal
@@ -308,8 +319,17 @@ def run_with_terminal_stderr(args, env_extra):
             break
         drawn += chunk
     os.close(leader)
-    assert p.wait() == 0
+    assert wait_or_kill(p) == 0
     return drawn.decode()
+
+
+def wait_or_kill(p):
+    """p's exit status; fails the test (and kills p) after CALL_TIMEOUT."""
+    try:
+        return p.wait(timeout=CALL_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        pytest.fail(f"{' '.join(map(str, p.args))} still running after {CALL_TIMEOUT} s")
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path):
@@ -354,6 +374,6 @@ def test_sigterm_removes_the_temporary_file(tmp_path, named):
     # The named fallback shows its temporary; the default file has no name.
     assert any(".kelvin-" in f for f in os.listdir(tmp_path)) == named
     p.send_signal(signal.SIGTERM)
-    assert p.wait() == -signal.SIGTERM
+    assert wait_or_kill(p) == -signal.SIGTERM
     p.stdin.close()
     assert os.listdir(tmp_path) == []
