@@ -358,6 +358,15 @@ def writing_into(pid, folder):
     return False
 
 
+# Under ThreadSanitizer the CLI sometimes never ends on this SIGTERM (CI, twice
+# in three runs on 2026-12-05, named=True; never in release or ASan builds, nor
+# in 6 TSan runs by hand). Our reading, not verified: TSan defers asynchronous
+# signals to its own safe points, and the handler's re-raise with SIG_DFL
+# (output_file.cpp) can stay pending while the main thread blocks in read()
+# on the unfinished stdin. The
+# release and ASan runs cover the behaviour; the TSan run is for data races.
+@pytest.mark.skipif(os.environ.get("KELVIN_TEST_TSAN") == "1",
+                    reason="ThreadSanitizer's deferred signal delivery (see above)")
 @pytest.mark.parametrize("named", [False, True])
 def test_sigterm_removes_the_temporary_file(tmp_path, named):
     out = tmp_path / "y.npy"
