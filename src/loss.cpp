@@ -17,11 +17,6 @@
 namespace kelvin {
 namespace detail {
 
-namespace {
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-}  // namespace
-
 void loss_check_threads(int threads) {
   if (threads < 0) {
     throw error("options.threads must be >= 0 (got " + std::to_string(threads) + ")");

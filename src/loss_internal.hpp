@@ -17,6 +17,9 @@
 
 namespace kelvin::detail {
 
+inline constexpr double kInf = std::numeric_limits<double>::infinity();
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
 void loss_check_threads(int threads);
 void loss_check_reduction(reduction r);
 

@@ -16,9 +16,6 @@ namespace kelvin {
 namespace detail {
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
 // --- clip --------------------------------------------------------------------
 
 template <class X>
